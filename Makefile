@@ -1,0 +1,27 @@
+# The two set-up commands (see README.md): `make demo` and `make test`.
+# Each creates .venv and installs what it needs; torch is pinned so pip takes the local CPU build.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WORK ?= work/demo
+WORKERS ?= 2
+
+.PHONY: install demo test clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/timelapse-d run pipelines/demo.toml --work $(WORK) --workers $(WORKERS)
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) work .pytest_cache

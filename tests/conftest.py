@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny synthetic pipeline, and one completed run of it for read-only tests."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from timelapse_d.cli import main
+from timelapse_d.manifest import TABLES, read_rows, timestamp_columns
+
+TINY_PIPELINE = """
+name = "tiny"
+
+[[stages]]
+stage = "discover"
+source = "synthetic"
+videos = {videos}
+seed = 7
+width = 128
+height = 96
+fps = 12.0
+min_shots = 2
+max_shots = 2
+min_shot_frames = 12
+max_shot_frames = 16
+camera_motion_prob = 0.5
+
+[[stages]]
+stage = "download"
+"""
+
+
+def write_tiny_pipeline(directory: Path, videos: int = 3) -> Path:
+    path = directory / "tiny.toml"
+    path.write_text(TINY_PIPELINE.format(videos=videos))
+    return path
+
+
+def manifest_snapshot(work: Path) -> dict[str, list[dict]]:
+    """Every manifest table without its ``*_at`` timestamp columns: what must be reproducible."""
+    snapshot = {}
+    for name in TABLES:
+        skip = set(timestamp_columns(name))
+        snapshot[name] = [{k: v for k, v in row.items() if k not in skip} for row in read_rows(work, name)]
+    return snapshot
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory) -> Path:
+    return write_tiny_pipeline(tmp_path_factory.mktemp("pipeline"))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_pipeline, tmp_path_factory) -> Path:
+    """The tiny pipeline run once to completion on the local executor with 2 workers."""
+    work = tmp_path_factory.mktemp("work") / "tiny"
+    assert main(["run", str(tiny_pipeline), "--work", str(work), "--workers", "2", "--no-progress"]) == 0
+    return work

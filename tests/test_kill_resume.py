@@ -1,0 +1,44 @@
+"""SIGKILL a running pipeline again and again; the rerun must end with the uninterrupted run's manifests."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import manifest_snapshot, write_tiny_pipeline
+
+from timelapse_d.cli import main
+from timelapse_d.manifest import read_rows
+
+
+def test_sigkill_at_any_point_then_rerun_gives_the_same_manifests(tmp_path):
+    pipeline = write_tiny_pipeline(tmp_path, videos=6)
+    reference = tmp_path / "reference"
+    assert main(["run", str(pipeline), "--work", str(reference), "--workers", "2", "--no-progress"]) == 0
+
+    work = tmp_path / "killed"
+    command = [sys.executable, "-m", "timelapse_d.cli", "run", str(pipeline), "--work", str(work),
+               "--workers", "2", "--commit-seconds", "0.2", "--no-progress"]
+    kills, partial_states, delay = 0, set(), 1.0
+    while True:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert process.wait(timeout=delay) == 0
+            break
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            kills += 1
+            # whatever the kill interrupted, the manifests on disk are whole and readable
+            partial_states.add((len(read_rows(work, "sources")), len(read_rows(work, "videos"))))
+            delay += 0.5
+        assert kills < 40, "the pipeline never finished"
+    time.sleep(0.5)  # let workers orphaned by the last kill finish their item
+    assert subprocess.run(command, capture_output=True).returncode == 0
+
+    assert kills >= 2
+    assert any(0 < sources < 6 or 0 < videos < 6 for sources, videos in partial_states), partial_states
+    assert manifest_snapshot(work) == manifest_snapshot(reference)
+    assert not [path for path in (work / "manifests").iterdir() if path.name.startswith(".tmp-")]
+    assert sorted(path.name for path in (work / "videos").glob("*.mp4")) == sorted(
+        f"{row['video_id']}.mp4" for row in read_rows(work, "videos"))

@@ -1,0 +1,39 @@
+import pytest
+
+from timelapse_d.pipeline import Pipeline, PipelineError
+
+
+def parse(text):
+    return Pipeline.parse(text, "test.toml")
+
+
+def test_demo_pipeline_loads():
+    pipeline = Pipeline.load("pipelines/demo.toml")
+    assert pipeline.name == "demo"
+    assert pipeline.stage_names()[:2] == ["discover", "download"]
+    assert pipeline.stages[0].params()["source"] == "synthetic"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("name = 'x'", "needs at least one"),
+    ("stages = [", "not valid TOML"),
+    ("colour = 1\n[[stages]]\nstage = 'download'", r"unknown top-level key\(s\) \['colour'\]"),
+    ("[[stages]]\nstage = 'upload'", "stage #1: unknown stage 'upload'; known: discover, download"),
+    ("[[stages]]\nstage = 'download'\nretrys = 2", r"stage 'download': unknown parameter\(s\) \['retrys'\]"),
+    ("[[stages]]\nstage = 'download'\nretries = -1", "retries must be >= 0, got -1"),
+    ("[[stages]]\nstage = 'discover'", "parameter 'source' is required"),
+    ("[[stages]]\nstage = 'discover'\nsource = 'myspace'", "unknown source 'myspace'"),
+    ("[[stages]]\nstage = 'discover'\nsource = 'synthetic'\nvideos = 0", "videos must be a positive integer"),
+    ("[[stages]]\nstage = 'discover'\nsource = 'synthetic'\nwidth = 101", "width"),
+    ("[[stages]]\nstage = 'download'\n[[stages]]\nstage = 'download'", "appears twice"),
+])
+def test_bad_pipeline_files_fail_with_a_clear_message(text, message):
+    with pytest.raises(PipelineError, match=message):
+        parse(text)
+
+
+def test_until_names_a_stage():
+    pipeline = Pipeline.load("pipelines/demo.toml")
+    assert [stage.name for stage in pipeline.until("discover")] == ["discover"]
+    with pytest.raises(PipelineError, match="--until 'split'"):
+        pipeline.until("split")

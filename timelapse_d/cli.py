@@ -1,0 +1,97 @@
+"""The ``timelapse-d`` command line.
+
+Exit codes: 0 everything ok; 1 some items failed (each is recorded in its manifest with the
+reason); 2 bad usage or unusable input (a pipeline file, a work directory, a manifest).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from timelapse_d.executors import EXECUTORS
+from timelapse_d.manifest import ManifestError
+from timelapse_d.pipeline import Pipeline, PipelineError, load_work_pipeline, run_pipeline, stage_status
+
+EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE = 0, 1, 2
+STATUS_COLUMNS = ("stage", "table", "ok", "failed", "dropped", "pending")
+
+
+def _executor(args: argparse.Namespace):
+    if args.executor == "ray":
+        return EXECUTORS.get("ray")(workers=args.workers, address=args.ray_address)
+    if args.ray_address:
+        raise PipelineError("--ray-address needs --executor ray")
+    return EXECUTORS.get(args.executor)(workers=args.workers)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    pipeline = Pipeline.load(args.pipeline)
+    failed = False
+    for report in run_pipeline(pipeline, args.work, _executor(args), until=args.until,
+                               retry_failed=args.retry_failed, commit_every_seconds=args.commit_seconds,
+                               progress=not args.no_progress):
+        counts = ", ".join(f"{status} {report.table_counts[status]}" for status in ("ok", "failed", "dropped"))
+        print(f"{report.stage}: {report.table} {counts} ({sum(report.processed.values())} rows written "
+              f"in {report.seconds:.1f} s)", file=sys.stderr)
+        failed |= report.failed_in_table > 0
+    cmd_status(args)
+    return EXIT_ITEMS_FAILED if failed else EXIT_OK
+
+
+def format_table(rows: list[dict], columns: tuple[str, ...]) -> str:
+    widths = {column: max(len(column), *(len(str(row[column])) for row in rows)) for column in columns}
+    lines = ["  ".join(column.ljust(widths[column]) for column in columns)]
+    lines += ["  ".join(str(row[column]).rjust(widths[column]) if isinstance(row[column], int)
+                        else str(row[column]).ljust(widths[column]) for column in columns) for row in rows]
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    table = stage_status(load_work_pipeline(args.work), args.work)
+    if getattr(args, "json", False):
+        print(json.dumps(table, indent=2))
+    else:
+        print(format_table(table, STATUS_COLUMNS))
+    return EXIT_ITEMS_FAILED if any(row["failed"] for row in table) else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="timelapse-d", description="Build, curate and publish Time-lapse-D.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run a pipeline file into a work directory, resumably",
+                              description="Run the stages of PIPELINE in order. A rerun does only the missing work.")
+    run.add_argument("pipeline", help="pipeline definition (TOML), e.g. pipelines/demo.toml")
+    run.add_argument("--work", required=True, help="work directory (manifests, media, stats)")
+    run.add_argument("--executor", choices=EXECUTORS.names(), default="local")
+    run.add_argument("--workers", type=int, default=1, help="parallel workers (processes or Ray CPUs)")
+    run.add_argument("--ray-address", help="address of an existing Ray cluster (default: start Ray locally)")
+    run.add_argument("--until", metavar="STAGE", help="stop after this stage")
+    run.add_argument("--retry-failed", action="store_true", help="process again the items recorded as failed")
+    run.add_argument("--commit-seconds", type=float, default=2.0, metavar="S",
+                     help="write finished items to the manifests at least this often (default 2)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.set_defaults(handler=cmd_run)
+
+    status = commands.add_parser("status", help="ok / failed / dropped / pending per stage")
+    status.add_argument("--work", required=True)
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(handler=cmd_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "workers", 1) < 1:
+        print(f"timelapse-d: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.handler(args)
+    except (PipelineError, ManifestError) as error:
+        print(f"timelapse-d: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

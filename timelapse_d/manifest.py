@@ -1,0 +1,219 @@
+"""The Parquet manifests: one schema-checked table per stage, the dataset's source of truth.
+
+Tables live at ``WORK/manifests/<table>.parquet``. Every row has ``status`` (ok / failed /
+dropped) and ``error`` (the reason; empty exactly when ok). Columns ending in ``_at`` are
+timestamps of when the pipeline did something; everything else is reproducible.
+
+    >>> rows = [{"source_id": "synthetic-v0000", "status": "ok", "error": "",
+    ...          "source_kind": "synthetic", "url": "synthetic-v0000.mp4"}]
+    >>> write_rows("/tmp/work", "sources", rows)
+    >>> read_rows("/tmp/work", "sources")[0]["url"]
+    'synthetic-v0000.mp4'
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from timelapse_d.atomic import atomic_path
+from timelapse_d.keys import check_key
+
+STATUSES = ("ok", "failed", "dropped")
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+
+class ManifestError(ValueError):
+    """A manifest table is unreadable, or rows do not fit its schema."""
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    key: tuple[str, ...]  # columns that identify a row; each value is a manifest key
+    schema: pa.Schema
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return (*self.key, "status", "error")
+
+
+def _table(name: str, key: tuple[str, ...], *fields: tuple[str, pa.DataType]) -> TableSpec:
+    key_fields = [pa.field(column, pa.string(), nullable=False) for column in key]
+    common = [pa.field("status", pa.string(), nullable=False), pa.field("error", pa.string(), nullable=False)]
+    return TableSpec(name, key, pa.schema(key_fields + common + [pa.field(n, t) for n, t in fields]))
+
+
+SOURCES = _table(
+    "sources", ("source_id",),
+    ("source_kind", pa.string()),      # registry name of the source: flickr, urls, sky-timelapse, synthetic
+    ("url", pa.string()),              # media URL; for synthetic, a path on the pipeline's local media server
+    ("page_url", pa.string()),         # human-facing page of the item, when there is one
+    ("title", pa.string()),
+    ("owner", pa.string()),
+    ("owner_name", pa.string()),
+    ("license_id", pa.string()),
+    ("license_name", pa.string()),
+    ("license_url", pa.string()),
+    ("attribution", pa.string()),      # ready-to-print attribution line
+    ("tags", pa.list_(pa.string())),
+    ("date_uploaded", _TIMESTAMP),
+    ("date_taken", _TIMESTAMP),
+    ("query", pa.string()),            # the discovery query (or slice) that found it
+    ("metadata", pa.string()),         # JSON: source-specific facts (e.g. generator seed, ground-truth files)
+    ("discovered_at", _TIMESTAMP),
+)
+VIDEOS = _table(
+    "videos", ("video_id",),
+    ("source_id", pa.string()),
+    ("path", pa.string()),             # relative to WORK
+    ("sha256", pa.string()),
+    ("bytes", pa.int64()),
+    ("width", pa.int32()),
+    ("height", pa.int32()),
+    ("fps", pa.float64()),
+    ("frames", pa.int64()),            # counted by decoding
+    ("duration", pa.float64()),        # seconds
+    ("codec", pa.string()),
+    ("downloaded_at", _TIMESTAMP),
+)
+CLIPS = _table(
+    "clips", ("clip_id",),
+    ("video_id", pa.string()),
+    ("start_frame", pa.int64()),       # inclusive
+    ("end_frame", pa.int64()),         # exclusive
+    ("start_time", pa.float64()),
+    ("end_time", pa.float64()),
+    ("detector", pa.string()),
+    ("detector_params", pa.string()),  # JSON
+    ("camera_motion_score", pa.float64()),
+    ("pan_px_per_frame", pa.float64()),
+    ("zoom_per_frame", pa.float64()),
+    ("motion_strength", pa.float64()),
+    ("split_at", _TIMESTAMP),
+)
+LABELS = _table(
+    "labels", ("clip_id", "annotator"),
+    ("camera_motion", pa.string()),    # none / pan / tilt / zoom / shake
+    ("usable", pa.bool_()),
+    ("categories", pa.list_(pa.string())),
+    ("label_source", pa.string()),     # human / auto / import
+    ("ls_task_id", pa.int64()),
+    ("ls_annotation_id", pa.int64()),
+    ("labelled_at", _TIMESTAMP),
+)
+SAMPLES = _table(
+    "samples", ("sample_key",),
+    ("clip_id", pa.string()),
+    ("split", pa.string()),            # train / test
+    ("shard", pa.string()),
+    ("frame_indices", pa.list_(pa.int64())),
+    ("flow_estimator", pa.string()),
+    ("flow_params", pa.string()),      # JSON
+    ("segmenter", pa.string()),
+    ("segmenter_params", pa.string()), # JSON
+    ("created_at", _TIMESTAMP),
+)
+TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (SOURCES, VIDEOS, CLIPS, LABELS, SAMPLES)}
+
+
+def table_spec(name: str) -> TableSpec:
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise ManifestError(f"unknown manifest table {name!r}; known: {', '.join(TABLES)}") from None
+
+
+def table_path(work: str | Path, name: str) -> Path:
+    return Path(work) / "manifests" / f"{table_spec(name).name}.parquet"
+
+
+def timestamp_columns(name: str) -> list[str]:
+    return [field.name for field in table_spec(name).schema if field.name.endswith("_at")]
+
+
+def row_key(spec: TableSpec, row: dict) -> tuple[str, ...]:
+    return tuple(row[column] for column in spec.key)
+
+
+def validate_rows(name: str, rows: list[dict]) -> None:
+    """Raise ManifestError naming the table, the row and the column of the first problem."""
+    spec = table_spec(name)
+    columns = set(spec.schema.names)
+    seen: set[tuple[str, ...]] = set()
+    for row in rows:
+        unknown = set(row) - columns
+        if unknown:
+            raise ManifestError(f"table {name!r}: unknown column(s) {sorted(unknown)} in row {row!r}")
+        for column in spec.required:
+            if row.get(column) is None:
+                raise ManifestError(f"table {name!r}: column {column!r} is missing in row {row!r}")
+        for column in spec.key:
+            try:
+                check_key(row[column], f"{name}.{column}")
+            except ValueError as error:
+                raise ManifestError(f"table {name!r}: {error}") from None
+        key = row_key(spec, row)
+        if key in seen:
+            raise ManifestError(f"table {name!r}: duplicate key {key}")
+        seen.add(key)
+        if row["status"] not in STATUSES:
+            raise ManifestError(f"table {name!r}, row {key}: status {row['status']!r} is not one of {STATUSES}")
+        if (row["status"] == "ok") != (row["error"] == ""):
+            raise ManifestError(
+                f"table {name!r}, row {key}: error must be empty exactly when status is ok "
+                f"(status={row['status']!r}, error={row['error']!r})")
+
+
+def write_rows(work: str | Path, name: str, rows: Iterable[dict]) -> None:
+    """Validate rows, sort them by key and replace the table atomically."""
+    spec = table_spec(name)
+    rows = list(rows)
+    validate_rows(name, rows)
+    rows.sort(key=lambda row: row_key(spec, row))
+    try:
+        table = pa.Table.from_pylist(rows, schema=spec.schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise ManifestError(f"table {name!r}: rows do not fit the schema: {error}") from None
+    with atomic_path(table_path(work, name)) as tmp:
+        pq.write_table(table, tmp)
+
+
+def _check_schema(name: str, path: Path, found: pa.Schema) -> None:
+    expected = table_spec(name).schema
+    for field in expected:
+        if field.name not in found.names:
+            raise ManifestError(f"manifest table {name!r} ({path}) is missing column {field.name!r}")
+        found_type = found.field(field.name).type
+        if not found_type.equals(field.type):
+            raise ManifestError(
+                f"manifest table {name!r} ({path}): column {field.name!r} has type {found_type}, "
+                f"expected {field.type}")
+    extra = [column for column in found.names if column not in expected.names]
+    if extra:
+        raise ManifestError(f"manifest table {name!r} ({path}) has unexpected column(s) {extra}")
+
+
+def read_table(work: str | Path, name: str) -> pa.Table:
+    """The table as Arrow, schema-checked; an empty table when it does not exist yet."""
+    path = table_path(work, name)
+    if not path.exists():
+        return table_spec(name).schema.empty_table()
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise ManifestError(f"manifest table {name!r} ({path}) cannot be read: {error}") from None
+    _check_schema(name, path, table.schema)
+    return table.select(table_spec(name).schema.names)
+
+
+def read_rows(work: str | Path, name: str) -> list[dict]:
+    return read_table(work, name).to_pylist()
+
+
+def read_frame(work: str | Path, name: str):
+    """The table as a pandas DataFrame (for analysis; the pipeline itself uses rows)."""
+    return read_table(work, name).to_pandas()

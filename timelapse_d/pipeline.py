@@ -1,0 +1,256 @@
+"""Pipelines: an ordered list of stages from a TOML file, run resumably on an executor.
+
+    >>> pipeline = Pipeline.load("pipelines/demo.toml")
+    >>> [stage.name for stage in pipeline.stages][:2]
+    ['discover', 'download']
+
+Running a stage: plan its input items, drop those already in its output table (resumption is a
+set difference on ``input_key``), process the rest on the executor, and commit the new rows to
+the manifest atomically every few seconds. Failed items are rows too; they are retried only when
+asked (``retry_failed``). A run killed at any point, then rerun, ends with the same manifests.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+from tqdm import tqdm
+
+from timelapse_d.atomic import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
+from timelapse_d.executors.base import Executor
+from timelapse_d.manifest import ManifestError, read_rows, validate_rows, write_rows
+from timelapse_d.stages import STAGES
+from timelapse_d.stages.base import Stage, StageContext
+
+PIPELINE_COPY = "pipeline.toml"  # WORK/pipeline.toml: the definition the work directory was last run with
+
+
+class PipelineError(ValueError):
+    """A pipeline file that cannot be used, or a work directory that cannot be run."""
+
+
+@dataclass
+class Pipeline:
+    name: str
+    stages: list[Stage]
+    text: str  # the definition as written, kept with the work directory and in releases
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Pipeline":
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as error:
+            raise PipelineError(f"cannot read pipeline file {path}: {error}") from None
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> "Pipeline":
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise PipelineError(f"{where}: not valid TOML: {error}") from None
+        unknown = sorted(set(document) - {"name", "description", "stages"})
+        if unknown:
+            raise PipelineError(f"{where}: unknown top-level key(s) {unknown}; expected name, description, stages")
+        tables = document.get("stages")
+        if not isinstance(tables, list) or not tables:
+            raise PipelineError(f"{where}: needs at least one [[stages]] table")
+        stages = []
+        for number, table in enumerate(tables, 1):
+            params = dict(table)
+            stage_name = params.pop("stage", None)
+            try:
+                stage_cls = STAGES.get(stage_name)
+                stages.append(stage_cls.from_params(params))
+            except (KeyError, ValueError) as error:
+                raise PipelineError(f"{where}, stage #{number}: {error.args[0]}") from None
+        names = [stage.name for stage in stages]
+        if len(set(names)) != len(names):
+            raise PipelineError(f"{where}: a stage appears twice in {names}")
+        return cls(name=str(document.get("name", Path(where).stem)), stages=stages, text=text)
+
+    def stage_names(self) -> list[str]:
+        return [stage.name for stage in self.stages]
+
+    def until(self, stage_name: str | None) -> list[Stage]:
+        if stage_name is None:
+            return list(self.stages)
+        if stage_name not in self.stage_names():
+            raise PipelineError(f"--until {stage_name!r}: no such stage in pipeline {self.name!r} {self.stage_names()}")
+        return self.stages[: self.stage_names().index(stage_name) + 1]
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One item of one stage, as sent to a worker."""
+    stage: Stage
+    item: dict
+    ctx: StageContext
+
+
+@dataclass
+class _Result:
+    input_key: str
+    rows: list[dict]
+    seconds: float
+
+
+def _run_task(task: _Task) -> _Result:
+    """Worker side: never raises, so one bad item cannot stop the batch."""
+    stage, item = task.stage, task.item
+    started = time.perf_counter()
+    try:
+        rows = stage.process(item, task.ctx)
+        validate_rows(stage.output_table, rows)
+        wrong = [row for row in rows if row.get(stage.input_key) != item[stage.input_key]]
+        if not rows or wrong:
+            raise ManifestError(f"stage {stage.name!r} returned rows not naming their input "
+                                f"{item[stage.input_key]!r} in {stage.input_key!r}, or none")
+    except Exception as error:  # noqa: BLE001 - recorded in the manifest with its reason
+        rows = stage.failed_rows(item, f"{type(error).__name__}: {error}")
+    return _Result(item[stage.input_key], rows, time.perf_counter() - started)
+
+
+def pending_items(stage: Stage, work: str, rows: list[dict], retry_failed: bool = False) -> list[dict]:
+    """The planned items of a stage that have no row in ``rows`` (or only failed ones, when retrying)."""
+    done = {row[stage.input_key] for row in rows}
+    if retry_failed:
+        done -= {row[stage.input_key] for row in rows if row["status"] == "failed"}
+    return [item for item in stage.plan(work) if item[stage.input_key] not in done]
+
+
+@dataclass
+class StageReport:
+    stage: str
+    table: str
+    processed: Counter  # status -> rows written by this run
+    table_counts: Counter  # status -> rows in the table after this run
+    seconds: float
+
+    @property
+    def failed_in_table(self) -> int:
+        return self.table_counts["failed"]
+
+
+class _Committer:
+    """Holds a stage's table in memory and replaces it atomically with new rows, by input key."""
+
+    def __init__(self, work: str, stage: Stage):
+        self.work, self.stage = work, stage
+        self.rows = read_rows(work, stage.output_table)
+        self.buffer: dict[str, list[dict]] = {}
+        self.last_commit = time.monotonic()
+
+    def add(self, result: _Result) -> None:
+        self.buffer[result.input_key] = result.rows
+
+    def commit_if_due(self, every_seconds: float) -> None:
+        if self.buffer and time.monotonic() - self.last_commit >= every_seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        if not self.buffer:
+            return
+        key = self.stage.input_key
+        kept = [row for row in self.rows if row[key] not in self.buffer]
+        self.rows = kept + [row for rows in self.buffer.values() for row in rows]
+        write_rows(self.work, self.stage.output_table, self.rows)
+        self.buffer.clear()
+        self.last_commit = time.monotonic()
+
+
+def run_stage(stage: Stage, work: str, executor: Executor, retry_failed: bool = False,
+              commit_every_seconds: float = 2.0, progress: bool = True) -> StageReport:
+    started = time.perf_counter()
+    committer = _Committer(work, stage)
+    todo = pending_items(stage, work, committer.rows, retry_failed)
+    processed: Counter = Counter()
+    byte_count = 0
+    if todo:
+        with stage.services(work, todo) as services:
+            ctx = StageContext(work=work, services=services)
+            tasks = (_Task(stage, item, ctx) for item in todo)
+            bar = tqdm(total=len(todo), desc=stage.name, unit="item", disable=not progress, leave=True)
+            with bar:
+                for result in executor.map_unordered(_run_task, tasks):
+                    committer.add(result)
+                    processed.update(row["status"] for row in result.rows)
+                    byte_count += sum(row.get("bytes") or 0 for row in result.rows)
+                    bar.update(1)
+                    bar.set_postfix(failed=processed["failed"], refresh=False)
+                    committer.commit_if_due(commit_every_seconds)
+        committer.commit()
+    seconds = time.perf_counter() - started
+    report = StageReport(stage.name, stage.output_table, processed,
+                         Counter(row["status"] for row in committer.rows), seconds)
+    write_json_atomic(Path(work) / "stats" / f"{stage.name}.json", {
+        "stage": stage.name, "table": stage.output_table, "params": stage.params(), **executor.describe(),
+        "run": {"items": len(todo), "rows": dict(processed), "bytes": byte_count, "seconds": round(seconds, 3),
+                "items_per_second": round(len(todo) / seconds, 3) if todo and seconds > 0 else None},
+        "totals": {"rows": len(committer.rows), **{s: report.table_counts[s] for s in ("ok", "failed", "dropped")},
+                  "bytes": sum(row.get("bytes") or 0 for row in committer.rows)},
+    })
+    return report
+
+
+def _lock(work: Path) -> int:
+    """An exclusive lock on WORK for the run; the kernel drops it if the process dies."""
+    fd = os.open(work / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise PipelineError(f"another run is using the work directory {work}") from None
+    return fd
+
+
+def run_pipeline(pipeline: Pipeline, work: str | Path, executor: Executor, until: str | None = None,
+                 retry_failed: bool = False, commit_every_seconds: float = 2.0,
+                 progress: bool = True) -> Iterator[StageReport]:
+    """Run the stages in order (up to ``until``), yielding a report after each."""
+    work = Path(work).resolve()
+    stages = pipeline.until(until)
+    work.mkdir(parents=True, exist_ok=True)
+    lock = _lock(work)
+    try:
+        for directory in (work / "manifests", work / "stats"):
+            directory.mkdir(exist_ok=True)
+            remove_stale_temporaries(directory)
+        write_bytes_atomic(work / PIPELINE_COPY, pipeline.text.encode())
+        with executor:
+            for stage in stages:
+                yield run_stage(stage, str(work), executor, retry_failed, commit_every_seconds, progress)
+    finally:
+        os.close(lock)
+
+
+def stage_status(pipeline: Pipeline, work: str | Path) -> list[dict]:
+    """Per stage: rows by status in its table, and planned items not yet processed."""
+    work = str(Path(work).resolve())
+    table = []
+    for stage in pipeline.stages:
+        rows = read_rows(work, stage.output_table)
+        counts = Counter(row["status"] for row in rows)
+        table.append({"stage": stage.name, "table": stage.output_table,
+                      **{status: counts[status] for status in ("ok", "failed", "dropped")},
+                      "pending": len(pending_items(stage, work, rows))})
+    return table
+
+
+def load_work_pipeline(work: str | Path) -> Pipeline:
+    path = Path(work) / PIPELINE_COPY
+    if not path.exists():
+        raise PipelineError(f"{work} is not a work directory: no {PIPELINE_COPY} (run a pipeline into it first)")
+    return Pipeline.load(path)
+

@@ -1,0 +1,6 @@
+"""Sources of videos, by name. Each is imported only when a pipeline uses it."""
+from timelapse_d.registry import Registry
+
+SOURCES = Registry("source", {
+    "synthetic": "timelapse_d.sources.synthetic:SyntheticSource",
+})

@@ -1,0 +1,42 @@
+"""The source contract: where videos come from. The discover stage runs one source."""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any, ClassVar, Iterator
+
+from timelapse_d.config import config_from_params
+
+
+class Source:
+    name: ClassVar[str]  # registry name and the ``source_kind`` of its rows
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any):
+        self.config = config
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "Source":
+        return cls(config_from_params(cls.Config, params, f"source {cls.name!r}"))
+
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    def plan(self, work: str) -> list[dict]:
+        """Discovery work items, each with the ``source_id`` of the row it yields. Cheap, deterministic."""
+        raise NotImplementedError
+
+    def discover(self, item: dict, work: str) -> list[dict]:
+        """The ``sources`` rows for one work item."""
+        raise NotImplementedError
+
+    @classmethod
+    @contextlib.contextmanager
+    def serve(cls, work: str) -> Iterator[dict[str, str]]:
+        """Start what downloading this kind's media needs (e.g. a local server). Default: nothing."""
+        yield {}
+
+    @classmethod
+    def media_url(cls, row: dict, services: dict[str, str]) -> str:
+        """The URL to download for a ``sources`` row. Default: its ``url``."""
+        return row["url"]

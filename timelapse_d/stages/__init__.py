@@ -1,0 +1,7 @@
+"""Pipeline stages, by the name used in pipeline files. Each is imported only when used."""
+from timelapse_d.registry import Registry
+
+STAGES = Registry("stage", {
+    "discover": "timelapse_d.stages.discover:DiscoverStage",
+    "download": "timelapse_d.stages.download:DownloadStage",
+})
