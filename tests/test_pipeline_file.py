@@ -21,6 +21,8 @@ def test_demo_pipeline_loads():
     ("[[stages]]\nstage = 'upload'", "stage #1: unknown stage 'upload'; known: discover, download"),
     ("[[stages]]\nstage = 'download'\nretrys = 2", r"stage 'download': unknown parameter\(s\) \['retrys'\]"),
     ("[[stages]]\nstage = 'download'\nretries = -1", "retries must be >= 0, got -1"),
+    ("[[stages]]\nstage = 'download'\nretries = '3'", "parameter 'retries' must be int, got '3'"),
+    ("[[stages]]\nstage = 'download'\nrate_limit = 1.5", r"parameter 'rate_limit' must be int \| None"),
     ("[[stages]]\nstage = 'discover'", "parameter 'source' is required"),
     ("[[stages]]\nstage = 'discover'\nsource = 'myspace'", "unknown source 'myspace'"),
     ("[[stages]]\nstage = 'discover'\nsource = 'synthetic'\nvideos = 0", "videos must be a positive integer"),

@@ -14,8 +14,9 @@ from typing import Iterator
 TMP_PREFIX = ".tmp-"
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's (or a directory's entries') data to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -30,10 +31,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp = target.with_name(f"{TMP_PREFIX}{os.getpid()}-{target.name}")
     try:
         yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        fsync_path(tmp)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -13,17 +15,38 @@ def config_from_params(config_cls: type[T], params: dict[str, Any], where: str) 
     unknown = sorted(set(params) - known)
     if unknown:
         raise ValueError(f"{where}: unknown parameter(s) {unknown}; known: {sorted(known)}")
+    hints = typing.get_type_hints(config_cls)
     converted = {}
-    for field in dataclasses.fields(config_cls):
-        if field.name in params:
-            value = params[field.name]
-            # TOML has arrays, not tuples; tuple-typed fields take either.
-            converted[field.name] = tuple(value) if isinstance(value, list) else value
+    for name, value in params.items():
+        # TOML has arrays, not tuples; tuple-typed fields take either.
+        value = tuple(value) if isinstance(value, list) else value
+        if not _fits(value, hints[name]):
+            raise ValueError(f"{where}: parameter {name!r} must be {_describe(hints[name])}, got {value!r}")
+        converted[name] = float(value) if hints[name] is float else value
     try:
         return config_cls(**converted)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {error}") from None
 
 
-def config_to_dict(config: object) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a value from a pipeline file fits a field's annotation (int, float, str, bool,
+    optional, tuple of one type); other annotations are left to the dataclass to check."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, option) for option in typing.get_args(hint))
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_fits(item, typing.get_args(hint)[0]) for item in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint in (str, bool):
+        return isinstance(value, hint)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    return str(hint).replace("typing.", "") if typing.get_origin(hint) else getattr(hint, "__name__", str(hint))

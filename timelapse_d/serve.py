@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import functools
+import logging
+import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,12 +19,22 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: tuple) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError)):
+            return  # the client hung up mid-body (yt-dlp's first request does): not a server fault
+        logging.getLogger(__name__).exception("error serving %s to %s", self.server_address, client_address)
+
+
 class LocalFileServer:
     """Serves the files under ``root`` over HTTP on loopback, in a background thread."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -35,8 +47,7 @@ class LocalFileServer:
         if not self.root.is_dir():
             raise FileNotFoundError(f"cannot serve {self.root}: not a directory")
         handler = functools.partial(_QuietHandler, directory=str(self.root))
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-file-server", daemon=True)
         self._thread.start()
         return self

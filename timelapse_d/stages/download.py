@@ -1,14 +1,16 @@
 """``download``: fetch each source's video with yt-dlp's Python API, hash and probe it into ``videos``.
 
-A download lands in ``WORK/videos/.partial/<video_id>/`` and is moved to
+A download lands in a fresh folder under ``WORK/videos/.partial/`` and is moved to
 ``WORK/videos/<video_id>.<ext>`` only after it has been probed as a decodable video, so a partial
-or corrupt file never counts as downloaded. A killed download starts over from an empty folder.
+or corrupt file never counts as downloaded. A killed download starts over from an empty folder;
+folders left by killed runs are removed when the stage starts.
 """
 from __future__ import annotations
 
 import contextlib
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +21,7 @@ from timelapse_d.sources import SOURCES
 from timelapse_d.stages.base import Stage, StageContext
 
 VIDEOS_DIR = Path("videos")  # relative to WORK
+PARTIAL_DIR = VIDEOS_DIR / ".partial"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -62,6 +65,7 @@ class DownloadStage(Stage):
 
     @contextlib.contextmanager
     def services(self, work: str, items: list[dict]) -> Iterator[dict[str, str]]:
+        shutil.rmtree(Path(work) / PARTIAL_DIR, ignore_errors=True)  # left by killed runs
         with contextlib.ExitStack() as stack:
             services: dict[str, str] = {}
             for kind in sorted({item["source_kind"] for item in items}):
@@ -94,9 +98,9 @@ class DownloadStage(Stage):
         video_id = item["source_id"]
         row = {"video_id": video_id, "source_id": video_id, "downloaded_at": datetime.now(timezone.utc)}
         url = SOURCES.get(item["source_kind"]).media_url(item, ctx.services)
-        partial_dir = Path(ctx.work) / VIDEOS_DIR / ".partial" / video_id
-        shutil.rmtree(partial_dir, ignore_errors=True)
-        partial_dir.mkdir(parents=True)
+        (Path(ctx.work) / PARTIAL_DIR).mkdir(parents=True, exist_ok=True)
+        # one folder per attempt: a worker orphaned by a killed run may still be fetching the same video
+        partial_dir = Path(tempfile.mkdtemp(prefix=f"{video_id}-", dir=Path(ctx.work) / PARTIAL_DIR))
         try:
             logger = _ErrorCollector()
             try:
