@@ -130,3 +130,21 @@ def test_two_runs_cannot_share_a_work_directory(tiny_pipeline, tmp_path, capsys)
         assert "another run is using" in capsys.readouterr().err
     finally:
         os.close(fd)
+
+
+def test_a_failing_discovery_query_is_a_failed_row_and_the_run_goes_on(tiny_pipeline, tmp_path):
+    work = tmp_path / "work"
+    (work / "sources").mkdir(parents=True)
+    (work / "sources" / "synthetic").write_text("a file where the media folder should be")
+    assert main(["run", str(tiny_pipeline), "--work", str(work), "--no-progress"]) == 1
+    rows = read_rows(work, "sources")
+    assert len(rows) == 3 and {row["status"] for row in rows} == {"failed"}
+    assert all(row["source_id"].startswith("synthetic-query-") and row["query"].startswith("synthetic:seed=7:video=")
+               for row in rows)
+    assert all("sources/synthetic" in row["error"] for row in rows)
+    assert read_rows(work, "videos") == []  # nothing to download, nothing invented
+
+    (work / "sources" / "synthetic").unlink()
+    assert main(["run", str(tiny_pipeline), "--work", str(work), "--retry-failed", "--no-progress"]) == 0
+    assert [row["status"] for row in read_rows(work, "sources")] == ["ok"] * 3
+    assert len(read_rows(work, "videos")) == 3

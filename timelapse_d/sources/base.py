@@ -23,11 +23,11 @@ class Source:
         return dataclasses.asdict(self.config)
 
     def plan(self, work: str) -> list[dict]:
-        """Discovery work items, each with the ``source_id`` of the row it yields. Cheap, deterministic."""
+        """Discovery queries: items with a unique ``query`` string. Cheap to plan, deterministic."""
         raise NotImplementedError
 
     def discover(self, item: dict, work: str) -> list[dict]:
-        """The ``sources`` rows for one work item."""
+        """The ``sources`` rows answering one query; each row carries the item's ``query``."""
         raise NotImplementedError
 
     @classmethod

@@ -1,6 +1,12 @@
-"""``discover``: run a source (synthetic, flickr, ...) and record every video it finds in ``sources``."""
+"""``discover``: run a source (synthetic, flickr, ...) and record every video it finds in ``sources``.
+
+A source plans discovery *queries* (a synthetic video to draw, a Flickr search, a URL list); one
+query yields any number of ``sources`` rows, each naming it in ``query``, so resumption skips the
+queries already answered. A query that raises is recorded as one failed row keyed by its digest.
+"""
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from timelapse_d.sources import SOURCES
@@ -11,7 +17,7 @@ from timelapse_d.stages.base import Stage, StageContext
 class DiscoverStage(Stage):
     name = "discover"
     output_table = "sources"
-    input_key = "source_id"
+    input_key = "query"
 
     def __init__(self, source: Source):
         super().__init__(source.config)
@@ -32,3 +38,8 @@ class DiscoverStage(Stage):
 
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
         return self.source.discover(item, ctx.work)
+
+    def failed_rows(self, item: dict, error: str) -> list[dict]:
+        digest = hashlib.sha256(item["query"].encode()).hexdigest()[:12]
+        return [{"source_id": f"{self.source.name}-query-{digest}", "status": "failed", "error": error,
+                 "source_kind": self.source.name, "query": item["query"]}]
