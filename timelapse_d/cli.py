@@ -10,7 +10,7 @@ import json
 import sys
 
 from timelapse_d.executors import EXECUTORS
-from timelapse_d.manifest import ManifestError
+from timelapse_d.errors import UsageError
 from timelapse_d.pipeline import Pipeline, PipelineError, load_work_pipeline, run_pipeline, stage_status
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE = 0, 1, 2
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return args.handler(args)
-    except (PipelineError, ManifestError) as error:
+    except UsageError as error:
         print(f"timelapse-d: error: {error}", file=sys.stderr)
         return EXIT_USAGE
 

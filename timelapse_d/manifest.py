@@ -20,13 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from timelapse_d.atomic import atomic_path
+from timelapse_d.errors import UsageError
 from timelapse_d.keys import check_key
 
 STATUSES = ("ok", "failed", "dropped")
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
-class ManifestError(ValueError):
+class ManifestError(UsageError):
     """A manifest table is unreadable, or rows do not fit its schema."""
 
 

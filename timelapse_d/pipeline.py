@@ -27,15 +27,16 @@ except ModuleNotFoundError:  # Python 3.10
 from tqdm import tqdm
 
 from timelapse_d.atomic import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
+from timelapse_d.errors import UsageError
 from timelapse_d.executors.base import Executor
-from timelapse_d.manifest import ManifestError, read_rows, validate_rows, write_rows
+from timelapse_d.manifest import ManifestError, read_rows, row_key, table_spec, validate_rows, write_rows
 from timelapse_d.stages import STAGES
 from timelapse_d.stages.base import Stage, StageContext
 
 PIPELINE_COPY = "pipeline.toml"  # WORK/pipeline.toml: the definition the work directory was last run with
 
 
-class PipelineError(ValueError):
+class PipelineError(UsageError):
     """A pipeline file that cannot be used, or a work directory that cannot be run."""
 
 
@@ -162,9 +163,15 @@ class _Committer:
     def commit(self) -> None:
         if not self.buffer:
             return
-        key = self.stage.input_key
-        kept = [row for row in self.rows if row[key] not in self.buffer]
-        self.rows = kept + [row for rows in self.buffer.values() for row in rows]
+        input_key, spec = self.stage.input_key, table_spec(self.stage.output_table)
+        merged = {row_key(spec, row): row for row in self.rows if row[input_key] not in self.buffer}
+        for row in (row for rows in self.buffer.values() for row in rows):
+            # Two inputs may find the same item (overlapping searches): the row from the first
+            # input in key order wins, whatever order the workers finished in.
+            other = merged.setdefault(row_key(spec, row), row)
+            if row[input_key] < other[input_key]:
+                merged[row_key(spec, row)] = row
+        self.rows = list(merged.values())
         write_rows(self.work, self.stage.output_table, self.rows)
         self.buffer.clear()
         self.last_commit = time.monotonic()

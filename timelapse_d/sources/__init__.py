@@ -3,4 +3,5 @@ from timelapse_d.registry import Registry
 
 SOURCES = Registry("source", {
     "synthetic": "timelapse_d.sources.synthetic:SyntheticSource",
+    "urls": "timelapse_d.sources.urls:UrlListSource",
 })
