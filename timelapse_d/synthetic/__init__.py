@@ -21,16 +21,9 @@ a camera pan or zoom. Every frame comes with its semantic map and the analytic b
 Files on disk: ``generate_video(out_dir, name, config, seed)`` writes ``{name}.mp4``,
 ``{name}.gt.npz`` and ``{name}.gt.json``; ``load_ground_truth(out_dir, name)`` reads them back.
 """
-from .scene import (
-    CAMERA_MOTIONS,
-    CATEGORIES,
-    SEMANTICS,
-    FrameGT,
-    ShotGT,
-    SyntheticConfig,
-    plan_shots,
-    render_frames,
-)
+from .categories import CATEGORIES
+from .scene import CAMERA_MOTIONS, FrameGT, ShotGT, SyntheticConfig, plan_shots, render_frames
+from .semantics import SEMANTICS
 from .video import FLOW_CONVENTION, generate_video, load_ground_truth
 
 __all__ = [

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import fsync_path
 from ..media import write_video
-from .scene import SEMANTICS, SyntheticConfig, plan_shots, render_frames
+from .scene import SyntheticConfig, plan_shots, render_frames
+from .semantics import SEMANTICS
 
 FLOW_CONVENTION = ("flow[t] is the backward flow of the pair (frame t, frame t+1) on frame t+1's grid, "
                    "in pixels, channel 0 = x (right), channel 1 = y (down): I[t+1](p) = I[t](p + flow[t](p)); "
@@ -33,14 +35,6 @@ def _check_name(name: str) -> None:
     if not isinstance(name, str) or not name or name.startswith(".") or any(c in name for c in "/\\\0"):
         raise ValueError(f"generate_video: name must be a plain file stem (no path separators, no leading dot), "
                          f"got {name!r}")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -104,11 +98,11 @@ def generate_video(out_dir: str | Path, name: str, config: SyntheticConfig, seed
                 raise
         if failure:
             raise failure[0]
-        _fsync(tmp[".mp4"])
+        fsync_path(tmp[".mp4"])
         _write_npz(tmp[".gt.npz"], {"semantics": semantics, "flow": flow, "occlusion": occlusion})
-        _fsync(tmp[".gt.npz"])
+        fsync_path(tmp[".gt.npz"])
         tmp[".gt.json"].write_text(json.dumps(meta, indent=2) + "\n")
-        _fsync(tmp[".gt.json"])
+        fsync_path(tmp[".gt.json"])
         for kind in (".mp4", ".gt.npz", ".gt.json"):  # json last: the completion marker
             os.replace(tmp[kind], final[kind])
     finally:
