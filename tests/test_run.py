@@ -148,3 +148,13 @@ def test_a_failing_discovery_query_is_a_failed_row_and_the_run_goes_on(tiny_pipe
     assert main(["run", str(tiny_pipeline), "--work", str(work), "--retry-failed", "--no-progress"]) == 0
     assert [row["status"] for row in read_rows(work, "sources")] == ["ok"] * 3
     assert len(read_rows(work, "videos")) == 3
+
+
+def test_discover_verb_takes_the_source_parameters_as_flags(tmp_path, capsys):
+    work = tmp_path / "work"
+    assert main(["discover", "synthetic", "--work", str(work), "--videos", "2", "--seed", "3", "--no-progress"]) == 0
+    rows = read_rows(work, "sources")
+    assert [row["query"] for row in rows] == ["synthetic:seed=3:video=0", "synthetic:seed=3:video=1"]
+    assert not (work / "pipeline.toml").exists()  # an ad-hoc discovery does not replace the work's pipeline
+    assert main(["discover", "synthetic", "--work", str(work), "--videos", "0"]) == 2
+    assert "videos must be a positive integer" in capsys.readouterr().err

@@ -6,12 +6,17 @@ reason); 2 bad usage or unusable input (a pipeline file, a work directory, a man
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import types
+import typing
 
 from timelapse_d.executors import EXECUTORS
 from timelapse_d.errors import UsageError
-from timelapse_d.pipeline import Pipeline, PipelineError, load_work_pipeline, run_pipeline, stage_status
+from timelapse_d.pipeline import (Pipeline, PipelineError, load_work_pipeline, open_work, run_pipeline, run_stage,
+                                  stage_status)
+from timelapse_d.sources import SOURCES
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE = 0, 1, 2
 STATUS_COLUMNS = ("stage", "table", "ok", "failed", "dropped", "pending")
@@ -25,18 +30,74 @@ def _executor(args: argparse.Namespace):
     return EXECUTORS.get(args.executor)(workers=args.workers)
 
 
+def _report_line(report) -> str:
+    counts = ", ".join(f"{status} {report.table_counts[status]}" for status in ("ok", "failed", "dropped"))
+    return (f"{report.stage}: {report.table} {counts} ({sum(report.processed.values())} rows written "
+            f"in {report.seconds:.1f} s)")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     pipeline = Pipeline.load(args.pipeline)
     failed = False
     for report in run_pipeline(pipeline, args.work, _executor(args), until=args.until,
                                retry_failed=args.retry_failed, commit_every_seconds=args.commit_seconds,
                                progress=not args.no_progress):
-        counts = ", ".join(f"{status} {report.table_counts[status]}" for status in ("ok", "failed", "dropped"))
-        print(f"{report.stage}: {report.table} {counts} ({sum(report.processed.values())} rows written "
-              f"in {report.seconds:.1f} s)", file=sys.stderr)
+        print(_report_line(report), file=sys.stderr)
         failed |= report.failed_in_table > 0
     cmd_status(args)
     return EXIT_ITEMS_FAILED if failed else EXIT_OK
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    from timelapse_d.stages.discover import DiscoverStage
+
+    source_cls = SOURCES.get(args.source)
+    params = {field.name: getattr(args, field.name) for field in dataclasses.fields(source_cls.Config)
+              if hasattr(args, field.name)}
+    try:
+        stage = DiscoverStage(source_cls.from_params(params))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    with open_work(args.work) as work, _executor(args) as executor:
+        report = run_stage(stage, str(work), executor, args.retry_failed, args.commit_seconds, not args.no_progress)
+    print(_report_line(report), file=sys.stderr)
+    return EXIT_ITEMS_FAILED if report.failed_in_table else EXIT_OK
+
+
+def _add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
+    """One flag per field of a config dataclass (--min-upload-date for min_upload_date), typed by its annotation."""
+    hints = typing.get_type_hints(config_cls)
+    for field in dataclasses.fields(config_cls):
+        hint = hints[field.name]
+        options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        if typing.get_origin(hint) in (typing.Union, types.UnionType) and len(options) == 1:
+            hint = options[0]
+        kwargs: dict = {"dest": field.name}
+        if typing.get_origin(hint) is tuple:
+            kwargs.update(nargs="+", type=typing.get_args(hint)[0])
+        elif hint is bool:
+            kwargs.update(action=argparse.BooleanOptionalAction)
+        elif hint in (int, float, str):
+            kwargs.update(type=hint)
+        else:
+            continue  # nested configs are set in pipeline files
+        required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+        default = None if required else (field.default if field.default is not dataclasses.MISSING
+                                         else field.default_factory())
+        kwargs.update(required=required, default=argparse.SUPPRESS,
+                      help="(required)" if required else f"default: {default!r}")
+        parser.add_argument("--" + field.name.replace("_", "-"), **kwargs)
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--work", required=True, help="work directory (manifests, media, stats)")
+    parser.add_argument("--executor", choices=EXECUTORS.names(), default="local")
+    parser.add_argument("--workers", type=int, default=1, help="parallel workers (processes or Ray CPUs)")
+    parser.add_argument("--ray-address", help="address of an existing Ray cluster (default: start Ray locally)")
+    parser.add_argument("--retry-failed", action="store_true", help="process again the items recorded as failed")
+    parser.add_argument("--commit-seconds", type=float, default=2.0, metavar="S",
+                        help="write finished items to the manifests at least this often (default 2)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def format_table(rows: list[dict], columns: tuple[str, ...]) -> str:
@@ -63,16 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a pipeline file into a work directory, resumably",
                               description="Run the stages of PIPELINE in order. A rerun does only the missing work.")
     run.add_argument("pipeline", help="pipeline definition (TOML), e.g. pipelines/demo.toml")
-    run.add_argument("--work", required=True, help="work directory (manifests, media, stats)")
-    run.add_argument("--executor", choices=EXECUTORS.names(), default="local")
-    run.add_argument("--workers", type=int, default=1, help="parallel workers (processes or Ray CPUs)")
-    run.add_argument("--ray-address", help="address of an existing Ray cluster (default: start Ray locally)")
+    _add_run_options(run)
     run.add_argument("--until", metavar="STAGE", help="stop after this stage")
-    run.add_argument("--retry-failed", action="store_true", help="process again the items recorded as failed")
-    run.add_argument("--commit-seconds", type=float, default=2.0, metavar="S",
-                     help="write finished items to the manifests at least this often (default 2)")
-    run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.set_defaults(handler=cmd_run)
+
+    discover = commands.add_parser("discover", help="run one source's discovery into a work directory",
+                                   description="Discover videos with one source; flags are the source's parameters.")
+    by_source = discover.add_subparsers(dest="source", required=True)
+    for name in SOURCES.names():
+        source_parser = by_source.add_parser(name, help=f"the {name!r} source")
+        _add_run_options(source_parser)
+        _add_config_flags(source_parser, SOURCES.get(name).Config)
+        source_parser.set_defaults(handler=cmd_discover)
 
     status = commands.add_parser("status", help="ok / failed / dropped / pending per stage")
     status.add_argument("--work", required=True)

@@ -11,6 +11,7 @@ asked (``retry_failed``). A run killed at any point, then rerun, ends with the s
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -211,35 +212,36 @@ def run_stage(stage: Stage, work: str, executor: Executor, retry_failed: bool = 
     return report
 
 
-def _lock(work: Path) -> int:
-    """An exclusive lock on WORK for the run; the kernel drops it if the process dies."""
+@contextlib.contextmanager
+def open_work(work: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on a work directory (dropped by the kernel if the process dies)
+    and clear the temporary files that killed runs left."""
+    work = Path(work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
     fd = os.open(work / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PipelineError(f"another run is using the work directory {work}") from None
+        for directory in (work / "manifests", work / "stats"):
+            directory.mkdir(exist_ok=True)
+            remove_stale_temporaries(directory)
+        yield work
+    finally:
         os.close(fd)
-        raise PipelineError(f"another run is using the work directory {work}") from None
-    return fd
 
 
 def run_pipeline(pipeline: Pipeline, work: str | Path, executor: Executor, until: str | None = None,
                  retry_failed: bool = False, commit_every_seconds: float = 2.0,
                  progress: bool = True) -> Iterator[StageReport]:
     """Run the stages in order (up to ``until``), yielding a report after each."""
-    work = Path(work).resolve()
     stages = pipeline.until(until)
-    work.mkdir(parents=True, exist_ok=True)
-    lock = _lock(work)
-    try:
-        for directory in (work / "manifests", work / "stats"):
-            directory.mkdir(exist_ok=True)
-            remove_stale_temporaries(directory)
+    with open_work(work) as work:
         write_bytes_atomic(work / PIPELINE_COPY, pipeline.text.encode())
         with executor:
             for stage in stages:
                 yield run_stage(stage, str(work), executor, retry_failed, commit_every_seconds, progress)
-    finally:
-        os.close(lock)
 
 
 def stage_status(pipeline: Pipeline, work: str | Path) -> list[dict]:
