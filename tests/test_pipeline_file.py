@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from timelapse_d.pipeline import Pipeline, PipelineError
@@ -39,3 +41,8 @@ def test_until_names_a_stage():
     assert [stage.name for stage in pipeline.until("discover")] == ["discover"]
     with pytest.raises(PipelineError, match="--until 'split'"):
         pipeline.until("split")
+
+
+@pytest.mark.parametrize("path", sorted(Path("pipelines").glob("*.toml")), ids=lambda path: path.name)
+def test_every_shipped_pipeline_file_loads(path):
+    assert Pipeline.load(path).stage_names()[0] == "discover"

@@ -75,3 +75,33 @@ def test_a_root_without_split_folders_is_unusable_input(tmp_path, capsys):
     pipeline.write_text(PIPELINE.format(root=tmp_path))
     assert main(["run", str(pipeline), "--work", str(tmp_path / "work"), "--until", "discover"]) == 2
     assert "no sky_train/ folder" in capsys.readouterr().err
+
+
+def test_download_links_the_frame_folders_after_decoding_every_frame(sky_tree, tmp_path):
+    pipeline = tmp_path / "sky.toml"
+    pipeline.write_text(PIPELINE.format(root=sky_tree))
+    works = [tmp_path / "work", tmp_path / "again"]
+    for work in works:
+        assert main(["run", str(pipeline), "--work", str(work), "--no-progress"]) == 1  # the empty video
+    videos = {row["video_id"]: row for row in read_rows(works[0], "videos")}
+    assert set(videos) == {"sky-timelapse-07U1fSrk9oI", "sky-timelapse-zZ9-test_v"}  # nothing to fetch for a failed source
+    train = videos["sky-timelapse-07U1fSrk9oI"]
+    assert train["status"] == "ok" and train["path"] == "videos/sky-timelapse-07U1fSrk9oI"
+    assert (works[0] / train["path"]).resolve() == (sky_tree / "sky_train" / "07U1fSrk9oI").resolve()
+    assert (train["width"], train["height"], train["frames"], train["codec"]) == (640, 360, 7, "jpeg-frames")
+    assert train["fps"] is None and train["bytes"] == sum(
+        path.stat().st_size for path in (sky_tree / "sky_train" / "07U1fSrk9oI").glob("*/*.jpg"))
+    assert [row["sha256"] for row in read_rows(works[1], "videos")] == [row["sha256"] for row in videos.values()]
+
+
+@pytest.mark.parametrize("keep", [200, 0.8])  # bytes, or a share of the file
+def test_a_corrupt_frame_fails_the_video_and_names_the_frame(sky_tree, tmp_path, keep):
+    broken = sky_tree / "sky_test" / "zZ9-test_v" / "1" / "zZ9-test_v_frames_00000001.jpg"
+    data = broken.read_bytes()
+    broken.write_bytes(data[:keep] if isinstance(keep, int) else data[:int(len(data) * keep)])
+    pipeline = tmp_path / "sky.toml"
+    pipeline.write_text(PIPELINE.format(root=sky_tree))
+    assert main(["run", str(pipeline), "--work", str(tmp_path / "work"), "--no-progress"]) == 1
+    row = {r["video_id"]: r for r in read_rows(tmp_path / "work", "videos")}["sky-timelapse-zZ9-test_v"]
+    assert row["status"] == "failed" and str(broken) in row["error"] and "not a decodable JPEG" in row["error"]
+    assert not (tmp_path / "work" / "videos" / "sky-timelapse-zZ9-test_v").exists()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import sys
 import types
 import typing
@@ -119,6 +120,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="timelapse-d", description="Build, curate and publish Time-lapse-D.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details (INFO), not only warnings")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run a pipeline file into a work directory, resumably",
@@ -146,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if getattr(args, "workers", 1) < 1:
         print(f"timelapse-d: error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return EXIT_USAGE

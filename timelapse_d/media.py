@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -67,28 +69,70 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf:
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Open and fully decode a video; raise VideoProbeError naming the file if that fails."""
+    """Open and fully decode a video; raise VideoProbeError naming the file if that fails.
+
+    A file cut short is a VideoProbeError too, even when its beginning decodes: for mp4 / mov
+    (ISO-BMFF) when a top-level box runs past the end of the file (e.g. a cut ``mdat``); for other
+    containers when clearly fewer frames decode than the container declares. (An mp4's declared
+    count is its number of samples, which an edit list may legitimately trim, so it is not used.)
+    """
     import cv2
 
+    cut = _isobmff_cut(path)
     capture = cv2.VideoCapture(str(path))
+    opened, declared, frames = capture.isOpened(), 0, 0
     try:
-        if not capture.isOpened():
-            raise VideoProbeError(f"{path}: not a decodable video (OpenCV cannot open it)")
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        fps = float(capture.get(cv2.CAP_PROP_FPS))
-        fourcc = int(capture.get(cv2.CAP_PROP_FOURCC))
-        codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ")
-        frames = 0
-        while capture.grab():
-            frames += 1
+        if opened:
+            width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+            height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+            fps = float(capture.get(cv2.CAP_PROP_FPS))
+            declared = max(int(round(capture.get(cv2.CAP_PROP_FRAME_COUNT))), 0)
+            fourcc = int(capture.get(cv2.CAP_PROP_FOURCC))
+            codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ")
+            while capture.grab():
+                frames += 1
     finally:
         capture.release()
+    of_declared = f"{declared}" if declared else "an unknown number of"
+    if cut:
+        raise VideoProbeError(f"{path}: truncated video (decoded {frames} of {of_declared} frames; {cut})")
+    if not opened:
+        raise VideoProbeError(f"{path}: not a decodable video (OpenCV cannot open it)")
     if frames == 0 or width <= 0 or height <= 0:
         raise VideoProbeError(f"{path}: not a decodable video (no frame could be decoded)")
+    if cut is None and frames < declared - max(1, declared // 50):  # not ISO-BMFF: the count is an estimate
+        raise VideoProbeError(f"{path}: truncated video (decoded {frames} of {declared} frames)")
     if not fps > 0:
         raise VideoProbeError(f"{path}: the container reports no frame rate")
     return VideoInfo(width=width, height=height, fps=fps, frames=frames, duration=frames / fps, codec=codec)
+
+
+_ISOBMFF_FIRST_BOXES = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
+
+
+def _isobmff_cut(path: str | Path) -> str | None:
+    """For an ISO-BMFF file: "" when its top-level boxes fit in the file, else which box is cut.
+    None for other files. (Part of probe_video.)"""
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        if size < 8 or handle.read(8)[4:8] not in _ISOBMFF_FIRST_BOXES:
+            return None
+        offset = 0
+        while size - offset >= 8:  # fewer trailing bytes than a box header: padding, not a cut
+            handle.seek(offset)
+            header = handle.read(16)
+            box_size, kind = struct.unpack(">I4s", header[:8])
+            if box_size == 1 and len(header) == 16:  # 64-bit size follows
+                box_size = struct.unpack(">Q", header[8:16])[0]
+            if box_size == 0:
+                return ""  # the last box runs to the end of the file by definition
+            if box_size < 8:
+                return ""  # malformed sizes are left to the decoder
+            if offset + box_size > size:
+                return (f"the file ends inside its {kind.decode('latin-1')!r} box, "
+                        f"{size - offset} of {box_size} bytes present")
+            offset += box_size
+    return ""
 
 
 def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:

@@ -37,6 +37,12 @@ class Source:
         yield {}
 
     @classmethod
+    def fetch_local(cls, row: dict, work: str) -> dict | None:
+        """For media already on this machine: link it into WORK and return the ``videos`` fields
+        (path, sha256, bytes, width, height, fps, frames, duration, codec). Default None: download it."""
+        return None
+
+    @classmethod
     def media_url(cls, row: dict, services: dict[str, str]) -> str:
         """The URL to download for a ``sources`` row. Default: its ``url``."""
         return row["url"]

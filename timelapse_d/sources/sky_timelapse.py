@@ -4,8 +4,9 @@
     ROOT/sky_test/<video>/<n>/<video>_frames_XXXXXXXX.jpg
 
 One source per ``<video>`` folder; each numbered ``<n>`` folder is one clip, whose frame range is
-taken from the frame numbers in its file names. Nothing is re-encoded: rows point at the frame
-folders. The dataset's own train/test split is kept in each row's metadata (``split``).
+taken from the frame numbers in its file names. Nothing is re-encoded: the download stage links
+the video folder as ``WORK/videos/<video_id>`` after decoding every frame, and hashes the frames.
+The dataset's own train/test split is kept in each row's metadata (``split``).
 
     [[stages]]
     stage = "discover"
@@ -14,14 +15,21 @@ folders. The dataset's own train/test split is kept in each row's metadata (``sp
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+import numpy as np
 
 from timelapse_d.errors import UsageError
 from timelapse_d.keys import source_key
+from timelapse_d.media import VideoProbeError
 from timelapse_d.sources.base import Source
 
 SPLIT_FOLDERS = {"train": "sky_train", "test": "sky_test"}
@@ -88,3 +96,37 @@ class SkyTimelapseSource(Source):
             return [{**row, "status": "failed",
                      "error": f"{video_dir}: no frames named {video_dir.name}_frames_XXXXXXXX.jpg in its clip folders"}]
         return [{**row, "status": "ok", "error": ""}]
+
+    @classmethod
+    def fetch_local(cls, row: dict, work: str) -> dict:
+        video_dir = Path(url2pathname(urlparse(row["url"]).path))
+        clips = json.loads(row["metadata"])["clips"]
+        import cv2
+
+        digest, total_bytes, frames, size = hashlib.sha256(), 0, 0, None
+        for clip in clips:
+            for path in sorted((video_dir / clip["folder"]).glob(f"{video_dir.name}_frames_*.jpg")):
+                data = path.read_bytes()
+                image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+                if image is None:
+                    raise VideoProbeError(f"{path}: not a decodable JPEG frame")
+                if size is None:
+                    size = image.shape[:2]
+                elif image.shape[:2] != size:
+                    raise VideoProbeError(f"{path}: frame size {image.shape[1]}x{image.shape[0]} differs from "
+                                          f"the video's {size[1]}x{size[0]}")
+                relative = f"{clip['folder']}/{path.name}"
+                digest.update(f"{relative}\0{hashlib.sha256(data).hexdigest()}\n".encode())
+                total_bytes += len(data)
+                frames += 1
+        if size is None:
+            raise VideoProbeError(f"{video_dir}: no frames left to import")
+        link = Path(work) / "videos" / row["source_id"]
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(f".tmp-{os.getpid()}-{link.name}")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(video_dir, target_is_directory=True)
+        os.replace(tmp, link)
+        return {"path": f"videos/{row['source_id']}", "sha256": digest.hexdigest(), "bytes": total_bytes,
+                "width": size[1], "height": size[0], "fps": None, "frames": frames, "duration": None,
+                "codec": "jpeg-frames"}

@@ -1,0 +1,384 @@
+"""The download stage against a fault-injecting server on 127.0.0.1: every fault ends in the right
+manifest row, nothing corrupt is ever ok, and the rest of the batch completes. Also: Retry-After,
+the per-host limit across worker processes, the safety of the yt-dlp options, extractor choice,
+format choice, and the probe's truncation check."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fault_server import FaultServer
+
+from timelapse_d.cli import main
+from timelapse_d.hostlimit import host_key, host_slot, is_loopback
+from timelapse_d.manifest import read_rows
+from timelapse_d.media import VideoProbeError, ffmpeg_exe, probe_video, sha256_file, write_video
+from timelapse_d.stages.base import StageContext
+from timelapse_d.retry_after import retry_after_seconds
+from timelapse_d.stages.download import DownloadConfig, DownloadStage, describe_failure, redact_url
+
+PIPELINE = """
+[[stages]]
+stage = "discover"
+source = "urls"
+path = "{links}"
+
+[[stages]]
+stage = "download"
+retries = 1
+socket_timeout = 2.0
+retry_backoff = 0.0
+max_retry_wait = 5.0
+max_per_host = {max_per_host}
+"""
+
+
+def _noise_video(path: Path, frames: int, seed: int, size: tuple[int, int] = (48, 64)) -> None:
+    rng = np.random.default_rng(seed)
+    write_video(path, [rng.integers(0, 256, (*size, 3), dtype=np.uint8) for _ in range(frames)], fps=12)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, bytes]:
+    """Two small real mp4s (64x48, 12 frames) of noise, which does not compress: a cut lands in ``mdat``."""
+    root = tmp_path_factory.mktemp("media")
+    for seed, name in enumerate(("clip.mp4", "other.mp4")):
+        _noise_video(root / name, 12, seed)
+    return {path.name: path.read_bytes() for path in root.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def server(media):
+    with FaultServer(media, retry_after=1, stall_seconds=8.0, slow_seconds=0.25) as server:
+        yield server
+
+
+def run(tmp_path: Path, links: list[str], *extra: str, max_per_host: int = 2, name: str = "work") -> tuple[int, Path]:
+    (tmp_path / f"{name}.txt").write_text("\n".join(links) + "\n")
+    pipeline = tmp_path / f"{name}.toml"
+    pipeline.write_text(PIPELINE.format(links=tmp_path / f"{name}.txt", max_per_host=max_per_host))
+    work = tmp_path / name
+    return main(["run", str(pipeline), "--work", str(work), "--no-progress", *extra]), work
+
+
+# 1. one batch through the real pipeline: every fault ends in the right row
+
+FAULTS = {  # behaviour -> (status, what the error says)
+    "status500": ("failed", "HTTP 500 Internal Server Error (gave up after 2 attempts)"),
+    "reset": ("failed", "connection reset"),
+    "stall": ("failed", "timed out after 2 s"),
+    "short": ("failed", "incomplete body (got {two_thirds} of {declared} bytes)"),
+    "html": ("failed", "not a video: the link serves a web page"),
+    "htmlmp4": ("failed", "not a decodable video"),
+    "truncated": ("failed", "truncated video (decoded "),
+    "flaky500": ("ok", ""),
+    "status429": ("ok", ""),
+    "status429dl": ("ok", ""),
+}
+
+
+def test_every_fault_ends_in_the_right_row_and_the_batch_completes(tmp_path, server, media):
+    clip = media["clip.mp4"]
+    links = {behaviour: f"{server.url}/{behaviour}/batch/clip.mp4" for behaviour in FAULTS}
+    names = ["clip.mp4", "other.mp4"] * 2
+    links.update({f"ok-{i}": f"{server.url}/ok/batch-{i}/{name}" for i, name in enumerate(names)})
+    started = time.monotonic()
+    code, work = run(tmp_path, list(links.values()), "--workers", "2")
+    assert code == 1  # some items failed, each recorded
+    assert time.monotonic() - started < 40
+
+    sources = {row["url"]: row["source_id"] for row in read_rows(work, "sources")}
+    videos = {row["source_id"]: row for row in read_rows(work, "videos")}
+    assert len(videos) == len(links)
+    rows = {name: videos[sources[url]] for name, url in links.items()}
+    expected = {name: ("ok", "") for name in links if name.startswith("ok-")}
+    expected.update({name: (status, reason.format(two_thirds=2 * len(clip) // 3, declared=len(clip) + 4096))
+                     for name, (status, reason) in FAULTS.items()})
+    for name, (status, reason) in expected.items():
+        row = rows[name]
+        assert row["status"] == status, (name, row["error"])
+        assert reason in row["error"], (name, row["error"])
+        if status == "failed":
+            assert row["error"].startswith(f"download of {links[name]} failed: "), row["error"]
+            assert "\x1b" not in row["error"] and "\r" not in row["error"]
+            assert row["path"] is None and row["sha256"] is None
+        else:
+            served = media[links[name].rsplit("/", 1)[1]]
+            path = work / row["path"]
+            assert row["sha256"] == sha256_file(path) == hashlib.sha256(served).hexdigest()
+            assert row["bytes"] == len(served) and (row["width"], row["height"], row["frames"]) == (64, 48, 12)
+            assert row["codec"] == "h264" and row["fps"] == 12.0
+
+    # nothing partial is left, and every file in videos/ has an ok row
+    assert not list((work / "videos" / ".partial").iterdir())
+    ok_paths = {row["path"] for row in videos.values() if row["status"] == "ok"}
+    on_disk = {str(path.relative_to(work)) for path in (work / "videos").iterdir() if path.is_file()}
+    assert on_disk == ok_paths
+
+    # a rerun leaves every row as it is (the archive is the manifest; failed rows wait for --retry-failed)
+    assert run(tmp_path, list(links.values()))[0] == 1
+    assert {row["source_id"]: row for row in read_rows(work, "videos")} == videos
+
+
+def test_retry_after_is_honoured(tmp_path, server):
+    path = "/status429/honoured/clip.mp4"
+    code, work = run(tmp_path, [server.url + path])
+    assert code == 0
+    [row] = read_rows(work, "videos")
+    assert row["status"] == "ok"
+    first, second = server.requests_for(path)[:2]
+    assert second.start - first.start >= 1.0  # Retry-After: 1
+
+
+def test_a_retry_after_longer_than_max_retry_wait_fails_at_once(tmp_path, server):
+    stage = DownloadStage(DownloadConfig(retries=3, socket_timeout=2.0, retry_backoff=0.0, max_retry_wait=5.0))
+    url = f"{server.url}/status429/too-long/clip.mp4?retry_after=30"
+    started = time.monotonic()
+    [row] = stage.process({"source_id": "urls-too-long", "source_kind": "urls", "url": url},
+                          StageContext(work=str(tmp_path)))
+    assert time.monotonic() - started < 5
+    assert row["status"] == "failed"
+    assert row["error"] == (f"download of {server.url}/status429/too-long/clip.mp4?... failed: HTTP 429 Too Many "
+                            f"Requests (Retry-After 30 s); the server asks to wait 30 s, more than max_retry_wait 5 s")
+
+
+# 2. the per-host limit across worker processes
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_per_host_limit_holds_across_worker_processes(tmp_path, server, executor):
+    port = server.url.rsplit(":", 1)[1]
+    links = [f"http://{host}:{port}/slow/{executor}-one-{host}-{i}/clip.mp4" for host in ("127.0.0.1", "localhost")
+             for i in range(3)]
+    assert run(tmp_path, links, "--executor", executor, "--workers", "4", max_per_host=1, name="one")[0] == 0
+    prefix = f"/slow/{executor}-one-"
+    assert server.max_in_flight(prefix, "127.0.0.1") == server.max_in_flight(prefix, "localhost") == 1
+    assert server.max_in_flight(prefix) == 2  # hosts do not wait for each other
+
+
+def test_max_per_host_two_allows_two_at_once(tmp_path, media):
+    # answers slow enough that a second worker is surely up while the first still waits
+    with FaultServer(media, slow_seconds=2.0) as slow_server:
+        links = [f"{slow_server.url}/slow/two-{i}/clip.mp4" for i in range(4)]
+        assert run(tmp_path, links, "--workers", "4", max_per_host=2)[0] == 0
+        assert slow_server.max_in_flight("/slow/two-") == 2
+
+
+HOLD_A_SLOT = """
+import sys, time
+from timelapse_d.hostlimit import host_slot
+with host_slot(sys.argv[1], "example.org", max_per_host=1):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_the_slot_of_a_killed_worker_is_free_at_once(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_A_SLOT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        taken = threading.Event()
+
+        def take() -> None:
+            with host_slot(tmp_path, "example.org", max_per_host=1):
+                taken.set()
+
+        waiter = threading.Thread(target=take)
+        waiter.start()
+        assert not taken.wait(0.3)  # held by the other process
+        holder.kill()  # SIGKILL: no clean-up runs; the kernel drops the lock
+        assert taken.wait(5)
+        waiter.join()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_host_slots_limit_holders_and_space_out_downloads(tmp_path):
+    taken = threading.Event()
+
+    def take() -> None:
+        with host_slot(tmp_path, "example.org", 2):
+            taken.set()
+
+    with host_slot(tmp_path, "example.org", 2) as first, host_slot(tmp_path, "example.org", 2) as second:
+        assert {first, second} == {0, 1}
+        waiter = threading.Thread(target=take)
+        waiter.start()
+        assert not taken.wait(0.3)  # both slots held (flock conflicts between open files, even in one process)
+    assert taken.wait(5)
+    waiter.join()
+
+    with host_slot(tmp_path, "pause.example.org", 1, min_interval=0.4):
+        pass
+    started = time.monotonic()
+    with host_slot(tmp_path, "pause.example.org", 1, min_interval=0.4):
+        assert time.monotonic() - started >= 0.35
+    assert sorted(p.name for p in (tmp_path / "locks" / "hosts" / "pause.example.org").iterdir()) == ["0.lock"]
+
+
+def test_host_keys():
+    assert host_key("https://www.Flickr.com:443/photos/a/1?x=1") == "www.flickr.com"
+    assert host_key("http://[::1]:8080/a.mp4") == "__1" and is_loopback("__1")
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and not is_loopback("www.flickr.com")
+    for bad in ("../etc", "..", ""):
+        with pytest.raises(ValueError, match="host_key"):
+            host_slot("/tmp", bad, 1).__enter__()
+
+
+# 3. what yt-dlp is allowed to do
+
+def test_ytdlp_options_are_explicit_about_safety(tmp_path):
+    from yt_dlp import YoutubeDL
+
+    options = DownloadStage(DownloadConfig()).ydl_options(tmp_path / "attempt-0")
+    assert options["cookiefile"] is None and options["cookiesfrombrowser"] is None
+    assert options["usenetrc"] is False and options["netrc_cmd"] is None
+    assert options["username"] is None and options["password"] is None
+    assert options["postprocessors"] == [] and options["post_hooks"] == [] and options["fixup"] == "never"
+    assert options["external_downloader"] == {"default": "native"}
+    assert options["js_runtimes"] == {} and options["remote_components"] == []
+    assert not [key for key in options if "exec" in key.lower()]
+    assert options["noplaylist"] is True and options["allowed_extractors"] == ["flickr", "generic"]
+    # nothing yt-dlp keeps can make two sources share a file
+    assert options["cachedir"] is False and options["download_archive"] is None and options["continuedl"] is False
+    assert options["outtmpl"] == {"default": str(tmp_path / "attempt-0" / "media.%(ext)s")}
+    assert (options["retries"], options["fragment_retries"], options["socket_timeout"]) == (3, 3, 30.0)
+    assert options["sleep_interval_requests"] == 1.0 and options["ratelimit"] is None
+
+    with YoutubeDL(options) as ydl:  # and yt-dlp reads them that way
+        assert list(ydl._ies) == ["Flickr", "Generic"]
+        assert all(not pps for pps in ydl._pps.values()) and ydl._post_hooks == []
+        assert len(ydl.cookiejar) == 0
+
+
+def test_flickr_pages_go_to_the_flickr_extractor_and_direct_links_to_the_generic_one(tmp_path):
+    from yt_dlp import YoutubeDL
+
+    with YoutubeDL(DownloadStage(DownloadConfig()).ydl_options(tmp_path)) as ydl:
+        def extractor(url: str) -> str:
+            return next(key for key, ie in ydl._ies.items() if ie.suitable(url))
+
+        assert extractor("https://www.flickr.com/photos/forestwander-nature-pictures/5645318632") == "Flickr"
+        assert extractor("https://flickr.com/photos/12345678@N02/5645318632/in/photostream/") == "Flickr"
+        assert extractor("https://live.staticflickr.com/video/5645318632/abc/1080p.mp4") == "Generic"
+        assert extractor("http://127.0.0.1:8000/a/clip.mp4") == "Generic"
+        assert extractor("https://www.youtube.com/watch?v=YE7VzlLtp-4") == "Generic"  # YouTube's is not loaded
+
+
+@pytest.mark.parametrize("max_height, flickr, generic", [
+    (1080, "1080p", "mp4-720"), (720, "720p", "mp4-720"), (480, "360p", "mp4-720"), (100, "288p", "mp4-720")])
+def test_format_choice_prefers_mp4_up_to_max_height(tmp_path, max_height, flickr, generic):
+    from yt_dlp import YoutubeDL
+
+    order = ["288p", "iphone_wifi", "360p", "appletv", "720p", "1080p", "orig"]  # yt-dlp's Flickr quality order
+    flickr_formats = [{"format_id": name, "url": f"https://www.flickr.com/photos/u/1/play/{name}/s/", "quality": i}
+                      for i, name in enumerate(order)]
+    generic_formats = [{"format_id": f"{ext}-{height}", "url": f"http://x/{height}.{ext}", "ext": ext, "height": height,
+                        "vcodec": "avc1" if ext == "mp4" else "vp9", "acodec": "none"}
+                       for ext, height in (("mp4", 720), ("webm", 1080), ("mp4", 2160))]
+    stage = DownloadStage(DownloadConfig(max_height=max_height))
+    with YoutubeDL(stage.ydl_options(tmp_path)) as ydl:
+        def choose(formats: list[dict], extractor: str) -> str:
+            info = {"id": "1", "title": "t", "formats": formats, "extractor": extractor, "extractor_key": extractor,
+                    "webpage_url": "https://www.flickr.com/photos/u/1"}
+            return ydl.process_ie_result(info, download=False)["format_id"]
+
+        assert choose(flickr_formats, "Flickr") == flickr
+        assert choose(generic_formats, "Generic") == generic
+    assert DownloadStage(DownloadConfig(max_height=1080)).config.format_selector.startswith("b[ext=mp4][height<=?1080]")
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"retries": -1}, "retries must be >= 0, got -1"),
+    ({"retries": 1.5}, "retries must be an integer, got 1.5"),
+    ({"max_per_host": 0}, "max_per_host must be >= 1, got 0"),
+    ({"socket_timeout": 0.0}, "socket_timeout must be > 0, got 0.0"),
+    ({"rate_limit": 0}, "rate_limit must be bytes per second (an integer > 0) or None, got 0"),
+    ({"max_height": 0}, "max_height must be >= 1, got 0"),
+    ({"retry_backoff": -1.0}, "retry_backoff must be >= 0, got -1.0"),
+    ({"format": " b"}, "format must be a yt-dlp format selector"),
+])
+def test_config_errors_name_the_field_and_the_value(params, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        DownloadConfig(**params)
+
+
+def test_error_text_has_no_url_secrets():
+    shown = redact_url("https://user:pw@example.org:8080/v/a.mp4?token=s3cret#t=1")
+    assert shown == "https://example.org:8080/v/a.mp4?..."
+
+
+@pytest.mark.parametrize("message, reason, retry", [
+    # yt-dlp's download errors arrive as text once its own retries are spent (other HTTP stacks word them so)
+    ("ERROR: \r[download] Got error: Downloaded 100 bytes, expected 200 bytes. Giving up after 3 retries",
+     "incomplete body (got 100 of 200 bytes)", False),
+    ("ERROR: \x1b[0;31m[download]\x1b[0m Got error: The read operation timed out. Giving up after 1 retries",
+     "timed out after 2 s", False),
+    ("ERROR: [download] Got error: HTTP Error 503: Service Unavailable. Giving up after 3 retries",
+     "HTTP 503 Service Unavailable", False),
+    ("ERROR: [Flickr] 123: not a video (see https://x.org/a?key=s3cret)",
+     "123: not a video (see https://x.org/a?...)", False),
+])
+def test_failure_descriptions(message, reason, retry):
+    from yt_dlp.utils import DownloadError
+
+    failure = describe_failure(DownloadError(message), [message], socket_timeout=2.0)
+    assert (failure.reason, failure.retry) == (reason, retry)
+
+
+def test_retry_after_in_seconds_or_as_a_date():
+    from email.utils import format_datetime
+
+    assert retry_after_seconds("3") == 3.0 and retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    in_ten = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=10), usegmt=True)
+    assert 8 < retry_after_seconds(in_ten) <= 10
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+# 4. the probe: a truncated file is never a video
+
+def test_probe_catches_truncated_files_and_passes_whole_ones(tmp_path, media):
+    for frames, size in ((1, (48, 64)), (2, (16, 16)), (12, (48, 64)), (30, (96, 128))):
+        whole = tmp_path / f"whole-{frames}.mp4"
+        _noise_video(whole, frames, seed=frames, size=size)
+        info = probe_video(whole)  # our own H.264 files are never flagged
+        assert (info.frames, info.width, info.height) == (frames, size[1], size[0])
+
+    clip = media["clip.mp4"]
+    for fraction in (0.3, 0.6, 0.9, 0.99):
+        cut = tmp_path / f"cut-{fraction}.mp4"
+        cut.write_bytes(clip[: int(len(clip) * fraction)])
+        with pytest.raises(VideoProbeError,
+                           match=r"truncated video \(decoded \d+ of 12 frames; the file ends inside its 'mdat' box"):
+            probe_video(cut)
+
+    # other containers: fewer frames decode than the container declares
+    mkv = tmp_path / "whole.mkv"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "whole-30.mp4"), "-c", "copy", str(mkv)],
+                   check=True)
+    assert probe_video(mkv).frames == 30
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(mkv.read_bytes()[: mkv.stat().st_size * 2 // 3])
+    with pytest.raises(VideoProbeError, match=r"truncated video \(decoded \d+ of 30 frames\)"):
+        probe_video(cut)
+
+
+def test_an_mp4_with_an_edit_list_is_not_mistaken_for_a_truncated_one(tmp_path):
+    """Stream-copy trims (phones do this) keep samples the edit list hides: fewer frames decode than the
+    mp4 declares, yet the file is whole."""
+    source = tmp_path / "gop.mp4"
+    _noise_video(tmp_path / "long.mp4", 48, seed=3)
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "long.mp4"), "-c:v", "libx264", "-g", "24",
+                    str(source)], check=True)
+    trimmed = tmp_path / "trimmed.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-ss", "1.3", "-i", str(source), "-c", "copy", str(trimmed)],
+                   check=True)
+    assert 0 < probe_video(trimmed).frames < 48
+
