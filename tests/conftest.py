@@ -27,6 +27,11 @@ camera_motion_prob = 0.5
 
 [[stages]]
 stage = "download"
+
+[[stages]]
+stage = "split"
+min_scene_frames = 8
+min_clip_frames = 8
 """
 
 

@@ -432,3 +432,12 @@ def test_the_local_flickr_emulates_the_cap_and_checks_signatures(flickr):
     with pytest.raises(flickrapi.FlickrError, match="96: Invalid signature"):
         forged.photos.search(media="videos")
     assert flickrapi.FlickrAPI.REST_URL == "https://api.flickr.com/services/rest/"  # set per instance only
+
+
+def test_the_discover_verb_takes_the_search_as_flags(flickr, credentials, tmp_path):
+    work = tmp_path / "work"
+    assert main(["discover", "flickr", "--work", str(work), "--no-progress", "--rest-url", flickr.url,
+                 "--tags", "timelapse", "--license", "4", "9", "--min-upload-date", MIN_DAY,
+                 "--max-upload-date", MAX_DAY, "--max-queries-per-hour", "36000000", "--retry-backoff", "0.01"]) == 0
+    ok = sorted(row["source_id"] for row in read_rows(work, "sources") if row["status"] == "ok")
+    assert ok == expected_ids(flickr, licenses=("4", "9")) and ok

@@ -50,7 +50,8 @@ def test_status_table(tiny_run, capsys):
     table = json.loads(capsys.readouterr().out)
     assert table == [
         {"stage": "discover", "table": "sources", "ok": 3, "failed": 0, "dropped": 0, "pending": 0},
-        {"stage": "download", "table": "videos", "ok": 3, "failed": 0, "dropped": 0, "pending": 0}]
+        {"stage": "download", "table": "videos", "ok": 3, "failed": 0, "dropped": 0, "pending": 0},
+        {"stage": "split", "table": "clips", "ok": 6, "failed": 0, "dropped": 0, "pending": 0}]
     assert main(["status", "--work", str(tiny_run)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["stage", "table", "ok", "failed", "dropped", "pending"]
@@ -158,3 +159,17 @@ def test_discover_verb_takes_the_source_parameters_as_flags(tmp_path, capsys):
     assert not (work / "pipeline.toml").exists()  # an ad-hoc discovery does not replace the work's pipeline
     assert main(["discover", "synthetic", "--work", str(work), "--videos", "0"]) == 2
     assert "videos must be a positive integer" in capsys.readouterr().err
+
+
+def test_a_stage_verb_uses_the_work_pipeline_parameters_then_its_flags(tiny_pipeline, tmp_path, capsys):
+    pipeline = tmp_path / "with_split.toml"
+    pipeline.write_text(tiny_pipeline.read_text().replace("min_clip_frames = 8", "min_clip_frames = 6"))
+    work = tmp_path / "work"
+    assert main(["run", str(pipeline), "--work", str(work), "--until", "download", "--no-progress"]) == 0
+    assert main(["split", "--work", str(work), "--min-scene-frames", "6", "--no-progress"]) == 0
+    clips = read_rows(work, "clips")
+    assert {row["video_id"] for row in clips} == {row["video_id"] for row in read_rows(work, "videos")}
+    params = json.loads(clips[0]["detector_params"])
+    assert (params["min_clip_frames"], params["min_scene_frames"]) == (6, 6)  # from the pipeline, from the flag
+    assert main(["split", "--work", str(work), "--detector", "histogram"]) == 2
+    assert "detector must be one of" in capsys.readouterr().err

@@ -105,3 +105,14 @@ def test_a_corrupt_frame_fails_the_video_and_names_the_frame(sky_tree, tmp_path,
     row = {r["video_id"]: r for r in read_rows(tmp_path / "work", "videos")}["sky-timelapse-zZ9-test_v"]
     assert row["status"] == "failed" and str(broken) in row["error"] and "not a decodable JPEG" in row["error"]
     assert not (tmp_path / "work" / "videos" / "sky-timelapse-zZ9-test_v").exists()
+
+
+def test_split_keeps_the_dataset_clips_one_per_folder(sky_tree, tmp_path):
+    pipeline = tmp_path / "sky.toml"
+    pipeline.write_text(PIPELINE.format(root=sky_tree) + '\n[[stages]]\nstage = "split"\n')
+    assert main(["run", str(pipeline), "--work", str(tmp_path / "work"), "--no-progress"]) == 1  # the empty video
+    clips = read_rows(tmp_path / "work", "clips")
+    assert [(row["clip_id"], row["status"], row["detector"], row["start_time"]) for row in clips] == [
+        ("sky-timelapse-07U1fSrk9oI_f000046-000050", "ok", "sky-timelapse", None),
+        ("sky-timelapse-07U1fSrk9oI_f000120-000123", "ok", "sky-timelapse", None),
+        ("sky-timelapse-zZ9-test_v_f000000-000003", "ok", "sky-timelapse", None)]

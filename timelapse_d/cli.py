@@ -11,13 +11,15 @@ import json
 import logging
 import sys
 import types
+from pathlib import Path
 import typing
 
 from timelapse_d.executors import EXECUTORS
 from timelapse_d.errors import UsageError
-from timelapse_d.pipeline import (Pipeline, PipelineError, load_work_pipeline, open_work, run_pipeline, run_stage,
-                                  stage_status)
+from timelapse_d.pipeline import (PIPELINE_COPY, Pipeline, PipelineError, load_work_pipeline, open_work,
+                                  run_pipeline, run_stage, stage_status)
 from timelapse_d.sources import SOURCES
+from timelapse_d.stages import STAGES
 
 EXIT_OK, EXIT_ITEMS_FAILED, EXIT_USAGE = 0, 1, 2
 STATUS_COLUMNS = ("stage", "table", "ok", "failed", "dropped", "pending")
@@ -49,20 +51,35 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_ITEMS_FAILED if failed else EXIT_OK
 
 
-def cmd_discover(args: argparse.Namespace) -> int:
-    from timelapse_d.stages.discover import DiscoverStage
+def _flag_params(args: argparse.Namespace, config_cls: type) -> dict:
+    return {field.name: getattr(args, field.name) for field in dataclasses.fields(config_cls) if hasattr(args, field.name)}
 
-    source_cls = SOURCES.get(args.source)
-    params = {field.name: getattr(args, field.name) for field in dataclasses.fields(source_cls.Config)
-              if hasattr(args, field.name)}
+
+def _run_one_stage(args: argparse.Namespace, build) -> int:
     try:
-        stage = DiscoverStage(source_cls.from_params(params))
+        stage = build()
     except ValueError as error:
         raise UsageError(str(error)) from None
     with open_work(args.work) as work, _executor(args) as executor:
         report = run_stage(stage, str(work), executor, args.retry_failed, args.commit_seconds, not args.no_progress)
     print(_report_line(report), file=sys.stderr)
     return EXIT_ITEMS_FAILED if report.failed_in_table else EXIT_OK
+
+
+def cmd_discover(args: argparse.Namespace) -> int:
+    source_cls = SOURCES.get(args.source)
+    stage_cls = STAGES.get("discover")
+    return _run_one_stage(args, lambda: stage_cls(source_cls.from_params(_flag_params(args, source_cls.Config))))
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    """Run one stage into a work directory: the work's pipeline parameters for it, then the flags."""
+    stage_cls = STAGES.get(args.command)
+    configured = {}
+    if (Path(args.work) / PIPELINE_COPY).exists():
+        configured = {stage.name: stage.params() for stage in load_work_pipeline(args.work).stages}
+    params = {**configured.get(stage_cls.name, {}), **_flag_params(args, stage_cls.Config)}
+    return _run_one_stage(args, lambda: stage_cls.from_params(params))
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
@@ -138,6 +155,18 @@ def build_parser() -> argparse.ArgumentParser:
         _add_run_options(source_parser)
         _add_config_flags(source_parser, SOURCES.get(name).Config)
         source_parser.set_defaults(handler=cmd_discover)
+
+    for name in STAGES.names():
+        if name == "discover":
+            continue
+        stage_cls = STAGES.get(name)
+        summary = sys.modules[stage_cls.__module__].__doc__.strip().splitlines()[0]
+        stage_parser = commands.add_parser(name, help=f"run the {name!r} stage into a work directory",
+                                           description=f"{summary} Without flags, the parameters are "
+                                                       "those the work's pipeline gives the stage.")
+        _add_run_options(stage_parser)
+        _add_config_flags(stage_parser, stage_cls.Config)
+        stage_parser.set_defaults(handler=cmd_stage)
 
     status = commands.add_parser("status", help="ok / failed / dropped / pending per stage")
     status.add_argument("--work", required=True)

@@ -43,6 +43,12 @@ class Source:
         return None
 
     @classmethod
+    def predefined_clips(cls, metadata: str | None) -> list[tuple[int, int]] | None:
+        """Frame ranges [start, end) of the clips a source defines itself (given a ``sources`` row's
+        metadata), kept as they are by the split stage. Default None: detect scenes."""
+        return None
+
+    @classmethod
     def media_url(cls, row: dict, services: dict[str, str]) -> str:
         """The URL to download for a ``sources`` row. Default: its ``url``."""
         return row["url"]

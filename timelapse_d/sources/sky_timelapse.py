@@ -98,6 +98,11 @@ class SkyTimelapseSource(Source):
         return [{**row, "status": "ok", "error": ""}]
 
     @classmethod
+    def predefined_clips(cls, metadata: str | None) -> list[tuple[int, int]]:
+        """The dataset's own clips: one per numbered folder, by the frame numbers in its file names."""
+        return [(clip["start"], clip["end"]) for clip in json.loads(metadata)["clips"]]
+
+    @classmethod
     def fetch_local(cls, row: dict, work: str) -> dict:
         video_dir = Path(url2pathname(urlparse(row["url"]).path))
         clips = json.loads(row["metadata"])["clips"]

@@ -4,4 +4,5 @@ from timelapse_d.registry import Registry
 STAGES = Registry("stage", {
     "discover": "timelapse_d.stages.discover:DiscoverStage",
     "download": "timelapse_d.stages.download:DownloadStage",
+    "split": "timelapse_d.stages.split:SplitStage",
 })

@@ -1,0 +1,102 @@
+"""Scene splitting: cuts against the synthetic ground truth and a real video's published cuts."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from timelapse_d.cli import main
+from timelapse_d.manifest import read_rows
+from timelapse_d.serve import LocalFileServer
+from timelapse_d.stages.split import SplitConfig, windows
+
+ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
+
+SYNTHETIC = """
+[[stages]]
+stage = "discover"
+source = "synthetic"
+videos = 6
+seed = 11
+width = 160
+height = 120
+min_shots = 2
+max_shots = 3
+min_shot_frames = 20
+max_shot_frames = 30
+
+[[stages]]
+stage = "download"
+
+[[stages]]
+stage = "split"
+min_scene_frames = 10
+min_clip_frames = {min_clip}
+max_clip_frames = {max_clip}
+"""
+
+
+def run_synthetic(tmp_path, min_clip=8, max_clip=0):
+    pipeline = tmp_path / "split.toml"
+    pipeline.write_text(SYNTHETIC.format(min_clip=min_clip, max_clip=max_clip))
+    work = tmp_path / "work"
+    assert main(["run", str(pipeline), "--work", str(work), "--workers", "2", "--no-progress"]) == 0
+    return work
+
+
+def ground_truth_cuts(work):
+    return {row["source_id"]: json.loads((work / json.loads(row["metadata"])["ground_truth"]).read_text())["cuts"]
+            for row in read_rows(work, "sources")}
+
+
+def test_cuts_match_the_synthetic_ground_truth_and_clips_tile_each_video(tmp_path):
+    work = run_synthetic(tmp_path)
+    clips, videos = read_rows(work, "clips"), {row["video_id"]: row for row in read_rows(work, "videos")}
+    truth = {(video, cut) for video, cuts in ground_truth_cuts(work).items() for cut in cuts}
+    found = {(row["video_id"], row["start_frame"]) for row in clips if row["start_frame"] > 0}
+    precision, recall = len(found & truth) / len(found), len(found & truth) / len(truth)
+    assert (precision, recall) == (1.0, 1.0), (sorted(found - truth), sorted(truth - found))
+    for video_id, video in videos.items():
+        ranges = sorted((row["start_frame"], row["end_frame"]) for row in clips if row["video_id"] == video_id)
+        assert ranges[0][0] == 0 and ranges[-1][1] == video["frames"]
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    row = clips[0]
+    assert row["clip_id"] == f"{row['video_id']}_f{row['start_frame']:06d}-{row['end_frame']:06d}"
+    assert row["start_time"] == row["start_frame"] / 12.0 and row["detector"] == "content"
+    assert json.loads(row["detector_params"])["threshold"] == 27.0
+
+
+def test_long_scenes_become_windows_and_short_ones_are_dropped_with_the_reason(tmp_path):
+    work = run_synthetic(tmp_path, min_clip=8, max_clip=9)
+    clips = read_rows(work, "clips")
+    assert all(row["end_frame"] - row["start_frame"] <= 9 for row in clips)
+    dropped = [row for row in clips if row["status"] == "dropped"]
+    assert all(row["end_frame"] - row["start_frame"] < 8 and "shorter than min_clip_frames 8" in row["error"]
+               for row in dropped)
+    assert windows(0, 25, 9) == [(0, 8), (8, 17), (17, 25)]
+
+
+def test_the_real_test_video_is_cut_where_pyscenedetect_publishes(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copy(ASSETS / "videos" / "pyscenedetect_testvideo.mp4", served / "testvideo.mp4")
+    golden = json.loads((ASSETS / "videos" / "pyscenedetect_testvideo_golden_ContentDetector.json").read_text())
+    with LocalFileServer(served) as server:
+        links = tmp_path / "links.txt"
+        links.write_text(f"{server.url}/testvideo.mp4\n")
+        pipeline = tmp_path / "real.toml"
+        pipeline.write_text(f'[[stages]]\nstage = "discover"\nsource = "urls"\npath = "{links}"\n'
+                            '[[stages]]\nstage = "download"\n[[stages]]\nstage = "split"\nmin_clip_frames = 1\n')
+        assert main(["run", str(pipeline), "--work", str(tmp_path / "work"), "--no-progress"]) == 0
+    starts = sorted(row["start_frame"] for row in read_rows(tmp_path / "work", "clips"))
+    assert starts[1:] == golden["cuts"] == [30, 180, 394]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"detector": "histogram"}, "detector must be one of"),
+    ({"threshold": 0}, "threshold must be > 0"),
+    ({"min_clip_frames": 50, "max_clip_frames": 20}, r"max_clip_frames \(20\) is below min_clip_frames \(50\)"),
+])
+def test_bad_split_parameters_are_named(params, message):
+    with pytest.raises(ValueError, match=message):
+        SplitConfig(**params)
