@@ -116,3 +116,4 @@ def test_split_keeps_the_dataset_clips_one_per_folder(sky_tree, tmp_path):
         ("sky-timelapse-07U1fSrk9oI_f000046-000050", "ok", "sky-timelapse", None),
         ("sky-timelapse-07U1fSrk9oI_f000120-000123", "ok", "sky-timelapse", None),
         ("sky-timelapse-zZ9-test_v_f000000-000003", "ok", "sky-timelapse", None)]
+    assert all(row["camera_motion_score"] is None for row in clips)  # no scores for source-defined clips

@@ -64,6 +64,7 @@ def test_cuts_match_the_synthetic_ground_truth_and_clips_tile_each_video(tmp_pat
     assert row["clip_id"] == f"{row['video_id']}_f{row['start_frame']:06d}-{row['end_frame']:06d}"
     assert row["start_time"] == row["start_frame"] / 12.0 and row["detector"] == "content"
     assert json.loads(row["detector_params"])["threshold"] == 27.0
+    assert all(row["camera_motion_score"] is not None and row["zoom_per_frame"] > 0 for row in clips)
 
 
 def test_long_scenes_become_windows_and_short_ones_are_dropped_with_the_reason(tmp_path):
