@@ -16,6 +16,7 @@ import typing
 
 from timelapse_d.executors import EXECUTORS
 from timelapse_d.errors import UsageError
+from timelapse_d.labelling.cli import add_clips_commands, add_label_commands
 from timelapse_d.pipeline import (PIPELINE_COPY, Pipeline, PipelineError, load_work_pipeline, open_work,
                                   run_pipeline, run_stage, stage_status)
 from timelapse_d.sources import SOURCES
@@ -172,6 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--work", required=True)
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=cmd_status)
+    add_label_commands(commands)
+    add_clips_commands(commands)
     return parser
 
 

@@ -101,9 +101,11 @@ LABELS = _table(
     ("camera_motion", pa.string()),    # none / pan / tilt / zoom / shake
     ("usable", pa.bool_()),
     ("categories", pa.list_(pa.string())),
-    ("label_source", pa.string()),     # human / auto / import
+    ("label_source", pa.string()),     # human / consensus / auto / import
     ("ls_task_id", pa.int64()),
     ("ls_annotation_id", pa.int64()),
+    ("needs_review", pa.bool_()),      # consensus rows: annotators tied on some field
+    ("agreement", pa.float64()),       # consensus rows: mean share of annotators agreeing with it per field
     ("labelled_at", _TIMESTAMP),
 )
 SAMPLES = _table(

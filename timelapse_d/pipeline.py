@@ -126,6 +126,7 @@ def _run_task(task: _Task) -> _Result:
 
 def pending_items(stage: Stage, work: str, rows: list[dict], retry_failed: bool = False) -> list[dict]:
     """The planned items of a stage that have no row in ``rows`` (or only failed ones, when retrying)."""
+    rows = [row for row in rows if stage.owns(row)]
     done = {row[stage.input_key] for row in rows}
     if retry_failed:
         done -= {row[stage.input_key] for row in rows if row["status"] == "failed"}
@@ -165,7 +166,8 @@ class _Committer:
         if not self.buffer:
             return
         input_key, spec = self.stage.input_key, table_spec(self.stage.output_table)
-        merged = {row_key(spec, row): row for row in self.rows if row[input_key] not in self.buffer}
+        merged = {row_key(spec, row): row for row in self.rows
+                  if not (self.stage.owns(row) and row[input_key] in self.buffer)}
         for row in (row for rows in self.buffer.values() for row in rows):
             # Two inputs may find the same item (overlapping searches): the row from the first
             # input in key order wins, whatever order the workers finished in.
@@ -200,14 +202,14 @@ def run_stage(stage: Stage, work: str, executor: Executor, retry_failed: bool = 
                     committer.commit_if_due(commit_every_seconds)
         committer.commit()
     seconds = time.perf_counter() - started
-    report = StageReport(stage.name, stage.output_table, processed,
-                         Counter(row["status"] for row in committer.rows), seconds)
+    owned = [row for row in committer.rows if stage.owns(row)]
+    report = StageReport(stage.name, stage.output_table, processed, Counter(row["status"] for row in owned), seconds)
     write_json_atomic(Path(work) / "stats" / f"{stage.name}.json", {
         "stage": stage.name, "table": stage.output_table, "params": stage.params(), **executor.describe(),
         "run": {"items": len(todo), "rows": dict(processed), "bytes": byte_count, "seconds": round(seconds, 3),
                 "items_per_second": round(len(todo) / seconds, 3) if todo and seconds > 0 else None},
-        "totals": {"rows": len(committer.rows), **{s: report.table_counts[s] for s in ("ok", "failed", "dropped")},
-                  "bytes": sum(row.get("bytes") or 0 for row in committer.rows)},
+        "totals": {"rows": len(owned), **{s: report.table_counts[s] for s in ("ok", "failed", "dropped")},
+                  "bytes": sum(row.get("bytes") or 0 for row in owned)},
     })
     return report
 
@@ -249,7 +251,7 @@ def stage_status(pipeline: Pipeline, work: str | Path) -> list[dict]:
     work = str(Path(work).resolve())
     table = []
     for stage in pipeline.stages:
-        rows = read_rows(work, stage.output_table)
+        rows = [row for row in read_rows(work, stage.output_table) if stage.owns(row)]
         counts = Counter(row["status"] for row in rows)
         table.append({"stage": stage.name, "table": stage.output_table,
                       **{status: counts[status] for status in ("ok", "failed", "dropped")},

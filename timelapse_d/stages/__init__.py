@@ -2,6 +2,7 @@
 from timelapse_d.registry import Registry
 
 STAGES = Registry("stage", {
+    "auto-label": "timelapse_d.stages.auto_label:AutoLabelStage",
     "discover": "timelapse_d.stages.discover:DiscoverStage",
     "download": "timelapse_d.stages.download:DownloadStage",
     "split": "timelapse_d.stages.split:SplitStage",

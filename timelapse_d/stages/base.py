@@ -3,7 +3,9 @@
 A stage is planned and committed by the pipeline runner in the driver process; ``process`` runs
 in a worker (a local process or a Ray task), so stages and their configs must be picklable.
 Resumption is a set difference: an input item is done when some output row names it in the
-column ``input_key``.
+column ``input_key``. A stage that shares its table with other writers (``labels``: people's
+annotations, their consensus, the automatic labels) only sees, replaces and counts the rows it
+``owns``.
 """
 from __future__ import annotations
 
@@ -53,6 +55,10 @@ class Stage:
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
         """Turn one input item into its output rows (at least one: failures are rows too)."""
         raise NotImplementedError
+
+    def owns(self, row: dict) -> bool:
+        """Whether a row of the output table is this stage's to resume on and replace. Default: all."""
+        return True
 
     def failed_rows(self, item: dict, error: str) -> list[dict]:
         """The rows recording an item whose processing raised. Default: one row keyed like the item."""

@@ -1,0 +1,46 @@
+"""``auto-label``: the automatic camera-motion verdicts as labels, for unattended runs (the demo).
+
+    [[stages]]
+    stage = "auto-label"
+
+One ``labels`` row per ok clip with ``annotator = label_source = "auto"``: camera motion from
+``camera_verdict``, usable when the camera is still and the scene does move, categories from the
+source's tags that are among the paper's 13. It shares the table with people's annotations and
+their consensus (``timelapse-d label pull``) and never touches those rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from timelapse_d.labelling.auto import AUTO, auto_label, clip_tags
+from timelapse_d.stages.base import Stage, StageContext
+
+
+@dataclass(frozen=True)
+class AutoLabelConfig:
+    pass  # the thresholds are those of timelapse_d.camera_motion
+
+
+class AutoLabelStage(Stage):
+    name = "auto-label"
+    input_table = "clips"
+    output_table = "labels"
+    input_key = "clip_id"
+    Config = AutoLabelConfig
+
+    def plan(self, work: str) -> list[dict]:
+        tags = clip_tags(work)
+        return [{**clip, "tags": tags.get(clip["video_id"], [])} for clip in super().plan(work)]
+
+    def owns(self, row: dict) -> bool:
+        return row["annotator"] == AUTO
+
+    def process(self, item: dict, ctx: StageContext) -> list[dict]:
+        return [{"clip_id": item["clip_id"], "annotator": AUTO, "status": "ok", "error": "",
+                 **auto_label(item, item["tags"]), "label_source": AUTO, "needs_review": False,
+                 "labelled_at": datetime.now(timezone.utc)}]
+
+    def failed_rows(self, item: dict, error: str) -> list[dict]:
+        return [{"clip_id": item["clip_id"], "annotator": AUTO, "status": "failed", "error": error,
+                 "label_source": AUTO}]
