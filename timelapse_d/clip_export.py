@@ -6,9 +6,9 @@ imageio-ffmpeg wheel (yuv420p, even sizes, ``+faststart``). Frame-folder videos 
 ``<video>_frames_XXXXXXXX.jpg`` in numbered subfolders) are encoded from the frames of the range.
 Writes are atomic; existing files are kept (``overwrite=True`` redoes them).
 
-    >>> results = export_clips("work/demo")              # doctest: +SKIP
-    >>> results[0]["path"]                               # doctest: +SKIP
-    'clips/synthetic-v0000_f000000-000014.mp4'
+Use (on a work directory with clips)::
+
+    results = export_clips("work/demo")   # results[0]["path"]: "clips/<clip_id>.mp4"
 """
 from __future__ import annotations
 

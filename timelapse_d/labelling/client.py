@@ -1,7 +1,9 @@
 """REST calls to a Label Studio server, with timeouts and errors that name the server's URL.
 
-    >>> client = LabelStudioClient("http://127.0.0.1:8080", token="...")
-    >>> client.get("/api/projects/")["results"]   # doctest: +SKIP
+Use (against a running server)::
+
+    client = LabelStudioClient("http://127.0.0.1:8080", token="...")
+    projects = client.get("/api/projects/")["results"]
 """
 from __future__ import annotations
 

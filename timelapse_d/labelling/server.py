@@ -11,10 +11,10 @@ place) and reused after that. Everything the server keeps lives under ``WORK/lab
                         into manifests, stats, logs or releases)
     server.log          the server's output
 
-    >>> info = start_server("work/demo")            # doctest: +SKIP
-    >>> info["url"]                                 # doctest: +SKIP
-    'http://127.0.0.1:41231'
-    >>> stop_server("work/demo")                    # doctest: +SKIP
+Use (needs the server's environment, installed on first use)::
+
+    info = start_server("work/demo")    # info["url"] == "http://127.0.0.1:41231", say
+    stop_server("work/demo")
 """
 from __future__ import annotations
 
