@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 T = TypeVar("T")
 
@@ -27,6 +27,23 @@ def config_from_params(config_cls: type[T], params: dict[str, Any], where: str) 
         return config_cls(**converted)
     except (TypeError, ValueError) as error:
         raise ValueError(f"{where}: {error}") from None
+
+
+class Configured:
+    """A pluggable part (flow estimator, segmenter) built from a frozen config dataclass.
+
+    Subclasses set ``name`` and ``config_class``; no config means the defaults.
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type] = type(None)
+
+    def __init__(self, config: Any = None):
+        if config is None:
+            config = self.config_class()
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(config).__name__}")
+        self.config = config
 
 
 def _fits(value: Any, hint: Any) -> bool:
