@@ -57,9 +57,6 @@ class LabelStudioClient:
     def post(self, path: str, json: Any) -> Any:
         return self.request("POST", path, json=json)
 
-    def patch(self, path: str, json: Any) -> Any:
-        return self.request("PATCH", path, json=json)
-
     def paginate(self, path: str, key: str = "results", page_size: int = 500, **params: Any) -> Iterator[dict]:
         """Every item of a paginated list endpoint (``results`` of /api/projects/, ``tasks`` of /api/tasks/)."""
         page = 1
