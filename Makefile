@@ -17,8 +17,12 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
+RELEASE := $(WORK)/releases/demo/1.0.0
+
 demo: install
 	$(BIN)/timelapse-d run pipelines/demo.toml --work $(WORK) --workers $(WORKERS)
+	test -e $(RELEASE) || $(BIN)/timelapse-d release create --work $(WORK) --name demo --version 1.0.0 --root $(WORK)/releases
+	$(BIN)/timelapse-d release verify $(RELEASE)
 
 test: install
 	$(BIN)/python -m pytest

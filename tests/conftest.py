@@ -7,6 +7,7 @@ import pytest
 
 from timelapse_d.cli import main
 from timelapse_d.manifest import TABLES, read_rows, timestamp_columns
+from timelapse_d.shards import ClipSample, read_samples
 
 TINY_PIPELINE = """
 name = "tiny"
@@ -61,3 +62,67 @@ def tiny_run(tiny_pipeline, tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("work") / "tiny"
     assert main(["run", str(tiny_pipeline), "--work", str(work), "--workers", "2", "--no-progress"]) == 0
     return work
+
+
+PRECOMPUTE_PIPELINE = """
+name = "precompute-test"
+
+[[stages]]
+stage = "discover"
+source = "synthetic"
+videos = {videos}
+seed = 11
+width = 128
+height = 96
+fps = 12.0
+min_shots = 2
+max_shots = 2
+min_shot_frames = 12
+max_shot_frames = 16
+camera_motion_prob = 0.2
+
+[[stages]]
+stage = "download"
+
+[[stages]]
+stage = "split"
+min_scene_frames = 8
+min_clip_frames = 8
+
+[[stages]]
+stage = "auto-label"
+
+[[stages]]
+stage = "precompute"
+every = 2
+width = 96
+height = 96
+segmenter = "oracle"
+test_fraction = 0.3
+shard_bytes = 150_000
+"""
+
+
+def write_precompute_pipeline(directory: Path, videos: int = 5) -> Path:
+    path = directory / "precompute.toml"
+    path.write_text(PRECOMPUTE_PIPELINE.format(videos=videos))
+    return path
+
+
+@pytest.fixture(scope="session")
+def precomputed_run(tmp_path_factory) -> Path:
+    """5 small synthetic videos through precompute (every 2nd frame at 96x96, oracle masks, small shards)."""
+    directory = tmp_path_factory.mktemp("precompute")
+    work = directory / "work"
+    assert main(["run", str(write_precompute_pipeline(directory)), "--work", str(work), "--workers", "2", "--no-progress"]) == 0
+    return work
+
+
+def shard_samples(work, shards_dir="shards"):
+    """sample key -> (shard name, ClipSample) over every shard of a work directory."""
+    samples = {}
+    for path in sorted((work / shards_dir).glob("*.tar")):
+        for entries in read_samples(path):
+            assert entries["__key__"] not in samples, f"{entries['__key__']} is in two shards"
+            samples[entries["__key__"]] = (path.name, ClipSample(entries))
+    return samples

@@ -175,8 +175,8 @@ def test_codec_size_on_synthetic_flows(synthetic_pairs):
         estimated = DisFlow().estimate(frame_t, frame_t1)
         for flow in (gt, estimated):
             blob = encode(flow)
-            assert len(blob) < 48_000  # vs 262,144 bytes as float16 (measured 0.7-43 kB)
+            assert len(blob) < 60_000  # vs 262,144 bytes as float16 (measured 2.7-48 kB at zlib level 1)
             assert np.abs(decode(blob) - flow).max() <= MAX_ERROR_PX
 
     cut = np.full((256, 256, 2), np.nan, np.float32)  # the pair across a cut
-    assert np.isnan(decode(encode(cut))).all() and len(encode(cut)) < 1000
+    assert np.isnan(decode(encode(cut))).all() and len(encode(cut)) < 2000

@@ -19,6 +19,7 @@ from timelapse_d.errors import UsageError
 from timelapse_d.labelling.cli import add_clips_commands, add_label_commands
 from timelapse_d.pipeline import (PIPELINE_COPY, Pipeline, PipelineError, load_work_pipeline, open_work,
                                   run_pipeline, run_stage, stage_status)
+from timelapse_d.release.cli import add_release_commands
 from timelapse_d.sources import SOURCES
 from timelapse_d.stages import STAGES
 
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=cmd_status)
     add_label_commands(commands)
     add_clips_commands(commands)
+    add_release_commands(commands)
     return parser
 
 

@@ -12,18 +12,17 @@ Use (on a work directory with clips)::
 """
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from pathlib import Path
 
 from timelapse_d.atomic import atomic_path, remove_stale_temporaries, write_json_atomic
+from timelapse_d.frame_reader import frame_files
 from timelapse_d.manifest import read_rows
 from timelapse_d.media import VideoProbeError, ffmpeg_exe, probe_video
 
 CLIPS_DIR = "clips"
 FRAME_FOLDER_FPS = 10.0  # frame folders carry no frame rate
-_FRAME_NUMBER = re.compile(r"_frames_(\d{8})\.jpg$")
 _X264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "20", "-preset", "veryfast",
          "-movflags", "+faststart", "-an", "-map_metadata", "-1"]
 _EVEN = "scale=trunc(iw/2)*2:trunc(ih/2)*2"
@@ -41,17 +40,8 @@ def _cut_video(source: Path, start: int, end: int, target: Path) -> None:
     _run(command, source)
 
 
-def _frame_files(folder: Path, start: int, end: int) -> list[Path]:
-    frames = {}
-    for path in folder.rglob("*_frames_*.jpg"):
-        match = _FRAME_NUMBER.search(path.name)
-        if match and start <= int(match.group(1)) < end:
-            frames[int(match.group(1))] = path
-    return [frames[number] for number in sorted(frames)]
-
-
 def _encode_frames(folder: Path, start: int, end: int, fps: float, target: Path) -> None:
-    frames = _frame_files(folder, start, end)
+    frames = frame_files(folder, start, end)
     if len(frames) != end - start:
         raise VideoProbeError(f"{folder}: {len(frames)} frames in [{start}, {end}), expected {end - start}")
     listing = target.with_name(target.name + ".txt")

@@ -111,9 +111,12 @@ LABELS = _table(
 SAMPLES = _table(
     "samples", ("sample_key",),
     ("clip_id", pa.string()),
-    ("split", pa.string()),            # train / test
-    ("shard", pa.string()),
-    ("frame_indices", pa.list_(pa.int64())),
+    ("video_id", pa.string()),
+    ("split", pa.string()),            # train / test (by video)
+    ("category", pa.string()),         # the clip's first category, the one the test set is balanced on
+    ("shard", pa.string()),            # shard file name; "" while the sample is staged, not yet packed
+    ("bytes", pa.int64()),             # size of the sample in its shard
+    ("frame_indices", pa.list_(pa.int64())),  # kept frames, numbered in the source video
     ("flow_estimator", pa.string()),
     ("flow_params", pa.string()),      # JSON
     ("segmenter", pa.string()),

@@ -95,33 +95,48 @@ class Pipeline:
 
 @dataclass(frozen=True)
 class _Task:
-    """One item of one stage, as sent to a worker."""
+    """The items of one stage sent to a worker together (one, or those sharing ``batch_by``)."""
     stage: Stage
-    item: dict
+    items: list[dict]
     ctx: StageContext
 
 
 @dataclass
 class _Result:
-    input_key: str
-    rows: list[dict]
+    rows: dict[str, list[dict]]  # input key -> its rows
     seconds: float
 
 
 def _run_task(task: _Task) -> _Result:
     """Worker side: never raises, so one bad item cannot stop the batch."""
-    stage, item = task.stage, task.item
+    stage, keys = task.stage, [item[task.stage.input_key] for item in task.items]
     started = time.perf_counter()
     try:
-        rows = stage.process(item, task.ctx)
+        rows = stage.process_batch(task.items, task.ctx)
         validate_rows(stage.output_table, rows)
-        wrong = [row for row in rows if row.get(stage.input_key) != item[stage.input_key]]
-        if not rows or wrong:
-            raise ManifestError(f"stage {stage.name!r} returned rows not naming their input "
-                                f"{item[stage.input_key]!r} in {stage.input_key!r}, or none")
+        by_key: dict[str, list[dict]] = {key: [] for key in keys}
+        for row in rows:
+            if row.get(stage.input_key) not in by_key:
+                raise ManifestError(f"stage {stage.name!r} returned a row naming {row.get(stage.input_key)!r} "
+                                    f"in {stage.input_key!r}, which is not one of its inputs {keys}")
+            by_key[row[stage.input_key]].append(row)
+        missing = [key for key, key_rows in by_key.items() if not key_rows]
+        if missing:
+            raise ManifestError(f"stage {stage.name!r} returned no row for input(s) {missing}")
     except Exception as error:  # noqa: BLE001 - recorded in the manifest with its reason
-        rows = stage.failed_rows(item, f"{type(error).__name__}: {error}")
-    return _Result(item[stage.input_key], rows, time.perf_counter() - started)
+        reason = f"{type(error).__name__}: {error}"
+        by_key = {item[stage.input_key]: stage.failed_rows(item, reason) for item in task.items}
+    return _Result(by_key, time.perf_counter() - started)
+
+
+def _batches(stage: Stage, items: list[dict]) -> list[list[dict]]:
+    """Items grouped by ``stage.batch_by`` (first-seen order), or one item per batch."""
+    if stage.batch_by is None:
+        return [[item] for item in items]
+    groups: dict[object, list[dict]] = {}
+    for item in items:
+        groups.setdefault(item[stage.batch_by], []).append(item)
+    return list(groups.values())
 
 
 def pending_items(stage: Stage, work: str, rows: list[dict], retry_failed: bool = False) -> list[dict]:
@@ -156,7 +171,7 @@ class _Committer:
         self.last_commit = time.monotonic()
 
     def add(self, result: _Result) -> None:
-        self.buffer[result.input_key] = result.rows
+        self.buffer.update(result.rows)
 
     def commit_if_due(self, every_seconds: float) -> None:
         if self.buffer and time.monotonic() - self.last_commit >= every_seconds:
@@ -190,17 +205,20 @@ def run_stage(stage: Stage, work: str, executor: Executor, retry_failed: bool = 
     if todo:
         with stage.services(work, todo) as services:
             ctx = StageContext(work=work, services=services)
-            tasks = (_Task(stage, item, ctx) for item in todo)
+            tasks = (_Task(stage, batch, ctx) for batch in _batches(stage, todo))
             bar = tqdm(total=len(todo), desc=stage.name, unit="item", disable=not progress, leave=True)
             with bar:
                 for result in executor.map_unordered(_run_task, tasks):
                     committer.add(result)
-                    processed.update(row["status"] for row in result.rows)
-                    byte_count += sum(row.get("bytes") or 0 for row in result.rows)
-                    bar.update(1)
+                    for rows in result.rows.values():
+                        processed.update(row["status"] for row in rows)
+                        byte_count += sum(row.get("bytes") or 0 for row in rows)
+                    bar.update(len(result.rows))
                     bar.set_postfix(failed=processed["failed"], refresh=False)
                     committer.commit_if_due(commit_every_seconds)
         committer.commit()
+    stage.finish(work, progress)
+    committer.rows = read_rows(work, stage.output_table)
     seconds = time.perf_counter() - started
     owned = [row for row in committer.rows if stage.owns(row)]
     report = StageReport(stage.name, stage.output_table, processed, Counter(row["status"] for row in owned), seconds)

@@ -30,6 +30,10 @@ class Source:
         """The ``sources`` rows answering one query; each row carries the item's ``query``."""
         raise NotImplementedError
 
+    def restore(self, row: dict, work: str) -> None:
+        """Make a recorded ``sources`` row downloadable again in another work directory (a rebuild).
+        Default: nothing, its URL is enough."""
+
     @classmethod
     @contextlib.contextmanager
     def serve(cls, work: str) -> Iterator[dict[str, str]]:

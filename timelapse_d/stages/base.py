@@ -3,7 +3,8 @@
 A stage is planned and committed by the pipeline runner in the driver process; ``process`` runs
 in a worker (a local process or a Ray task), so stages and their configs must be picklable.
 Resumption is a set difference: an input item is done when some output row names it in the
-column ``input_key``. A stage that shares its table with other writers (``labels``: people's
+column ``input_key``. Items sharing a value of ``batch_by`` (the clips of one video) are processed
+together by one worker (``process_batch``); ``finish`` runs in the driver after the rows are in. A stage that shares its table with other writers (``labels``: people's
 annotations, their consensus, the automatic labels) only sees, replaces and counts the rows it
 ``owns``.
 """
@@ -30,6 +31,7 @@ class Stage:
     input_table: ClassVar[str | None] = None  # None: the stage plans its own items (a source)
     input_key: ClassVar[str]  # column naming the input item, in the items and in the output rows
     Config: ClassVar[type]  # dataclass of the stage's parameters
+    batch_by: ClassVar[str | None] = None  # items with the same value in this column go to one worker together
 
     def __init__(self, config: Any):
         self.config = config
@@ -55,6 +57,14 @@ class Stage:
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
         """Turn one input item into its output rows (at least one: failures are rows too)."""
         raise NotImplementedError
+
+    def process_batch(self, items: list[dict], ctx: StageContext) -> list[dict]:
+        """The rows of several items sent together (``batch_by``). Default: ``process`` each."""
+        return [row for item in items for row in self.process(item, ctx)]
+
+    def finish(self, work: str, progress: bool = True) -> None:
+        """Driver side, after the new rows are committed, on every run (so a killed run's finishing
+        step is redone). It may rewrite its output table. Default: nothing."""
 
     def owns(self, row: dict) -> bool:
         """Whether a row of the output table is this stage's to resume on and replace. Default: all."""
