@@ -23,6 +23,7 @@ demo: install
 	$(BIN)/timelapse-d run pipelines/demo.toml --work $(WORK) --workers $(WORKERS)
 	test -e $(RELEASE) || $(BIN)/timelapse-d release create --work $(WORK) --name demo --version 1.0.0 --root $(WORK)/releases
 	$(BIN)/timelapse-d release verify $(RELEASE)
+	$(BIN)/fgla demo --work $(WORK) --release $(RELEASE)
 
 test: install
 	$(BIN)/python -m pytest

@@ -43,6 +43,9 @@ def test_until_names_a_stage():
         pipeline.until("publish")
 
 
-@pytest.mark.parametrize("path", sorted(Path("pipelines").glob("*.toml")), ids=lambda path: path.name)
-def test_every_shipped_pipeline_file_loads(path):
+DATA_PIPELINES = sorted(path for path in Path("pipelines").glob("*.toml") if not path.name.startswith("fgla_"))
+
+
+@pytest.mark.parametrize("path", DATA_PIPELINES, ids=lambda path: path.name)
+def test_every_shipped_pipeline_file_loads(path):  # fgla_*.toml are training configs (tests/fgla)
     assert Pipeline.load(path).stage_names()[0] == "discover"

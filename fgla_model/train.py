@@ -1,0 +1,388 @@
+"""Training FGLA on a release's train shards: Adam, eq. 12, checkpoints that resume exactly, DDP.
+
+A run directory RUN holds (rank 0 alone writes it):
+
+    config.toml      the training config, copied at the start (a resumed run reads this one)
+    run.json         the release trained on (path, name, version, sha256 of its release.json,
+                     shards), world size, device, code version, resumptions, final weights' sha256
+    checkpoint.pt    the latest checkpoint (``fgla_model.checkpoint``), written atomically every
+                     ``checkpoint_every`` steps and at the end: weights, config, and in ``extra``
+                     the optimizer and GradScaler states, step, epoch, python / numpy / torch RNG
+                     states and the data position
+    losses.csv       step, epoch, total, frame, flow, tv (means over the last log_every steps and
+                     all ranks), seconds
+    losses.png       the loss curves (OpenCV drawing), redrawn at each checkpoint
+    tensorboard/     the same scalars, when ``torch.utils.tensorboard`` is importable
+
+Data position: every step each rank takes one batch of its endless ``PairStream``, so the step
+is the position; resuming rebuilds the streams and skips that many batches (``data.py``).
+Distributed: under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK set) the model is wrapped in
+DistributedDataParallel, gloo on CPU, nccl on CUDA; each rank reads disjoint shards.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import random
+import time
+from contextlib import nullcontext
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from timelapse_d.atomic import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
+from timelapse_d.errors import UsageError
+from timelapse_d.media import sha256_file
+from timelapse_d.release.publish import code_version
+from timelapse_d.release.store import RELEASE_JSON, load_release
+
+from . import checkpoint
+from .data import train_loader, train_shards
+from .losses import fgla_loss
+from .model import FGLA, NUM_SEMANTICS, prepare_encoder_inputs
+from .train_config import TrainConfig, load_config
+
+CONFIG, RUN_JSON, CHECKPOINT, LOSSES_CSV, LOSSES_PNG = "config.toml", "run.json", "checkpoint.pt", "losses.csv", "losses.png"
+LOSS_TERMS = ("total", "frame", "flow", "tv")
+CSV_COLUMNS = ("step", "epoch", *LOSS_TERMS, "seconds")
+
+
+@dataclasses.dataclass
+class Dist:
+    """This process's place in the run: rank, world size, and the device it trains on."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str | None) -> Dist:
+    """Join the torchrun process group when WORLD_SIZE > 1; pick the device (cuda:LOCAL_RANK on CUDA)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank, local_rank = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    kind = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if kind not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, got {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda, but torch sees no CUDA device")
+    torch_device = torch.device("cuda", local_rank) if kind == "cuda" else torch.device("cpu")
+    if kind == "cuda":
+        torch.cuda.set_device(torch_device)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if kind == "cuda" else "gloo")
+    return Dist(rank=rank, world_size=world_size, device=torch_device)
+
+
+def rng_states() -> dict:
+    """Python, numpy and torch global RNG states, weights_only-loadable (numpy's as lists)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {"python": random.getstate(), "numpy": [name, keys.tolist(), pos, has_gauss, cached],
+              "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict) -> None:
+    random.setstate(states["python"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """sha256 of every parameter and buffer's bytes, in state-dict order."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_loss_rows(run: Path) -> list[dict]:
+    path = run / LOSSES_CSV
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [{key: float(value) for key, value in row.items()} for row in csv.DictReader(f)]
+
+
+def truncate_loss_log(run: Path, step: int) -> None:
+    """Keep the header and the rows up to ``step`` (the checkpoint's): a killed run may have logged
+    further, its last line possibly cut short; those rows are logged again."""
+    path = run / LOSSES_CSV
+    lines = path.read_text().splitlines()[1:] if path.exists() else []
+    kept = [line for line in lines if len(line.split(",")) == len(CSV_COLUMNS) and float(line.split(",")[0]) <= step]
+    write_bytes_atomic(path, "".join(f"{line}\n" for line in [",".join(CSV_COLUMNS), *kept]).encode())
+
+
+def append_loss_row(run: Path, row: dict) -> None:
+    with (run / LOSSES_CSV).open("a") as f:
+        f.write(",".join(f"{row[c]:.8g}" for c in CSV_COLUMNS) + "\n")
+
+
+def plot_losses(rows: list[dict], path: Path, size: tuple[int, int] = (800, 480)) -> None:
+    """The loss terms against the step, log10 y axis, drawn with OpenCV into a PNG."""
+    import cv2
+
+    W, H = size
+    left, right, top, bottom = 70, 20, 20, 40
+    image = np.full((H, W, 3), 255, np.uint8)
+    colours = {"total": (0, 0, 0), "frame": (200, 80, 0), "flow": (0, 140, 0), "tv": (0, 0, 220)}  # BGR
+    steps = np.array([row["step"] for row in rows], np.float64)
+    values = {t: np.log10(np.maximum([row[t] for row in rows], 1e-8)) for t in LOSS_TERMS}
+    lo = min(v.min() for v in values.values()) if rows else 0.0
+    hi = max(v.max() for v in values.values()) if rows else 1.0
+    lo, hi = math.floor(lo), max(math.ceil(hi), math.floor(lo) + 1)
+    s0, s1 = (steps.min(), max(steps.max(), steps.min() + 1)) if rows else (0.0, 1.0)
+    cv2.rectangle(image, (left, top), (W - right, H - bottom), (0, 0, 0), 1)
+    for decade in range(lo, hi + 1):  # y grid at each power of ten
+        y = int(H - bottom - (decade - lo) / (hi - lo) * (H - top - bottom))
+        cv2.line(image, (left, y), (W - right, y), (220, 220, 220), 1)
+        cv2.putText(image, f"1e{decade}", (5, y + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    cv2.putText(image, f"step {int(s0)}", (left, H - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    cv2.putText(image, f"step {int(s1)}", (W - right - 90, H - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+    for i, term in enumerate(LOSS_TERMS):
+        xs = left + (steps - s0) / (s1 - s0) * (W - left - right)
+        ys = H - bottom - (values[term] - lo) / (hi - lo) * (H - top - bottom)
+        points = np.stack([xs, ys], axis=1).round().astype(np.int32)
+        cv2.polylines(image, [points], False, colours[term], 2)
+        cv2.putText(image, term, (W - right - 80, top + 20 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colours[term], 2)
+    ok, data = cv2.imencode(".png", image)
+    assert ok, "OpenCV encodes any uint8 image"
+    write_bytes_atomic(path, data.tobytes())
+
+
+def warm_up(model: FGLA, config: TrainConfig, batch: int, device: torch.device, amp: bool) -> None:
+    """Two throwaway forward / backward passes of a COPY of ``model`` on a synthetic batch of the training shapes.
+
+    Why: the first call of some CPU math kernels in a process is not reproducible. Measured with
+    torch 2.13 (MKL, OpenMP, 2 threads): the generator's ``torch.tanh`` over a (B, 2, S, S) tensor is
+    split between the intra-op threads, and in the first call of the process the worker thread's half
+    now and then comes out ~1e-5 off (a few hundred ulp), more often when the machine is loaded;
+    every later call is exact. Adam turns that into ~lr-sized weight differences, so the first training
+    step of every process (a fresh run, a resumed one) could silently diverge from an uninterrupted
+    run. Paying the first calls here, on a copy, with inputs from a private generator, leaves the
+    model, the optimizer, every RNG and the data stream untouched.
+    """
+    S, s = config.model.image_size, config.model.encoder_size
+    generator = torch.Generator().manual_seed(0)
+    frame = (torch.rand(batch, 3, S, S, generator=generator) * 2 - 1).to(device)  # (B, 3, S, S)
+    flow = (torch.randn(batch, 2, S, S, generator=generator) * 2).to(device)  # (B, 2, S, S) px
+    groups = torch.randint(0, NUM_SEMANTICS, (batch, S, S), generator=generator).to(device)  # (B, S, S)
+    encoder_flow, encoder_masks = prepare_encoder_inputs(flow, groups, s)  # (B, 2, s, s), (B, K, s, s)
+    scratch = copy.deepcopy(model).train()
+    for _ in range(2):
+        with torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext():
+            out = scratch(frame, groups, encoder_flow, encoder_masks)
+        losses = fgla_loss(out.next_frame.float(), frame, out.flow.float(), flow, config.loss)
+        losses["total"].backward()
+    del scratch
+
+
+def _tensorboard(run: Path, purge_step: int):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(run / "tensorboard"), purge_step=purge_step)
+
+
+def _start_run(run: Path, config_path: str | Path | None, resume: bool) -> tuple[TrainConfig, str]:
+    """The run's config and its TOML text. A fresh run copies ``config_path``; a resumed one reads its own."""
+    own = run / CONFIG
+    if resume:
+        if not own.exists():
+            raise UsageError(f"--resume: {run} is not a training run (no {CONFIG})")
+        if config_path is not None and Path(config_path).read_text() != own.read_text():
+            raise UsageError(f"--resume: {config_path} differs from the run's own {own}; resume with the run's config")
+        return load_config(own), own.read_text()
+    if config_path is None:
+        raise UsageError("--config is required for a new run")
+    if (run / CHECKPOINT).exists() or own.exists():
+        raise UsageError(f"{run} already holds a training run; continue it with --resume or choose another --out")
+    return load_config(config_path), Path(config_path).read_text()
+
+
+def train(release: str | Path, out: str | Path, config_path: str | Path | None = None,
+          shards_dir: str | Path | None = None, resume: bool = False, device: str | None = None,
+          steps: int | None = None, progress: bool = True) -> Path:
+    """Train (or with ``resume`` continue) a run in ``out``; returns the final checkpoint's path.
+
+    ``steps`` overrides the config's run length (steps or epochs). Under torchrun every rank calls
+    this; rank 0 alone writes ``out``.
+    """
+    run = Path(out)
+    world = setup_distributed(device)
+    config, config_text = _start_run(run, config_path, resume)
+    if steps is not None:
+        config = config.with_steps(steps)
+    shards = train_shards(release, shards_dir)
+    provenance = _provenance(shards)
+    samples = sum(shard.samples for shard in shards)
+    opt = config.optim
+    batch = opt.batch_size
+    total_steps = opt.steps if opt.steps is not None else math.ceil(opt.epochs * samples / (batch * world.world_size))
+
+    # 1. model, optimizer, mixed precision (CUDA only)
+    torch.manual_seed(opt.seed)
+    random.seed(opt.seed)
+    np.random.seed(opt.seed)
+    model = FGLA(config.model).to(world.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr)
+    amp = opt.amp and world.device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    data_position = {"world_size": world.world_size, "workers": config.data.workers, "batch_size": batch,
+                     "seed": opt.seed}
+
+    # 2. resume: weights, optimizer, scaler, RNG states, data position
+    step = 0
+    if resume and (run / CHECKPOINT).exists():
+        state = checkpoint.load(run / CHECKPOINT, map_location=world.device)
+        saved = {key: state.extra["data"][key] for key in data_position}
+        if saved != data_position:
+            raise UsageError(f"{run / CHECKPOINT} was written with {saved}; this run has {data_position}: "
+                             f"resume with the same world size, workers, batch size and seed")
+        model.load_state_dict(state.model.state_dict())
+        optimizer.load_state_dict(state.extra["optimizer"])
+        scaler.load_state_dict(state.extra["scaler"])
+        set_rng_states(state.extra["rng"])
+        step = int(state.extra["step"])
+    if step >= total_steps:
+        raise UsageError(f"{run} is already at step {step}, not below the requested {total_steps} steps")
+    ddp = DistributedDataParallel(model) if world.world_size > 1 else model
+    if world.world_size > 1:
+        dist.barrier()  # every rank checked the run directory before rank 0 writes into it
+
+    def epoch_of(at_step: int) -> float:
+        """Data epochs done after ``at_step`` steps, all ranks together."""
+        return at_step * batch * world.world_size / samples
+
+    # 3. run directory (rank 0)
+    if world.main:
+        run.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(run)
+        write_bytes_atomic(run / CONFIG, config_text.encode())
+        truncate_loss_log(run, step)
+        record = _run_record(run, release, shards, samples, world, total_steps, step, resume)
+        write_json_atomic(run / RUN_JSON, record)
+        board = _tensorboard(run, purge_step=step)
+
+    def save(at_step: int) -> None:
+        extra = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "step": at_step,
+                 "epoch": epoch_of(at_step), "rng": rng_states(), "data": {**data_position, "batches": at_step},
+                 "train_config": {"loss": dataclasses.asdict(config.loss), "data": dataclasses.asdict(config.data),
+                                  "optim": dataclasses.asdict(opt)},
+                 "provenance": provenance}
+        checkpoint.save(run / CHECKPOINT, model, config.model, extra)
+        plot_losses(read_loss_rows(run), run / LOSSES_PNG)
+
+    # 4. train
+    loader = train_loader(shards, config.data, config.model.image_size, config.model.encoder_size, opt.seed,
+                          batch, start_batch=step)
+    batches = iter(loader)
+    sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=world.device)  # loss sums since the last log
+    started, logged_from = time.monotonic(), step
+    bar = tqdm(total=total_steps, initial=step, disable=not (progress and world.main), unit="step")
+    warm_up(model, config, batch, world.device, amp)  # before the first real step: see warm_up
+    ddp.train()
+    while step < total_steps:
+        example = {key: value.to(world.device, non_blocking=True) for key, value in next(batches).items()
+                   if isinstance(value, torch.Tensor)}
+        with torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext():
+            out = ddp(example["frame"], example["groups"], example["encoder_flow"], example["encoder_masks"])
+        losses = fgla_loss(out.next_frame.float(), example["next_frame"], out.flow.float(), example["flow"],
+                           config.loss)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(losses["total"]).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        sums += torch.stack([losses[t].detach().double() for t in LOSS_TERMS])
+        bar.update(1)
+        if step % opt.log_every == 0 or step == total_steps:
+            if world.world_size > 1:
+                dist.all_reduce(sums)
+            means = (sums / (world.world_size * (step - logged_from))).tolist()
+            sums.zero_()
+            logged_from = step
+            if world.main:
+                row = {"step": step, "epoch": epoch_of(step), **dict(zip(LOSS_TERMS, means)),
+                       "seconds": time.monotonic() - started}
+                append_loss_row(run, row)
+                bar.set_postfix(loss=f"{row['total']:.4f}")
+                if board is not None:
+                    for term in LOSS_TERMS:
+                        board.add_scalar(f"loss/{term}", row[term], step)
+        if world.main and (step % opt.checkpoint_every == 0 or step == total_steps):
+            save(step)
+    bar.close()
+    del batches  # stops the DataLoader's workers
+
+    # 5. every rank must hold the same weights; rank 0 records them
+    digests = [weights_sha256(model)]
+    if world.world_size > 1:
+        digests = [None] * world.world_size
+        dist.all_gather_object(digests, weights_sha256(model))
+    if world.main:
+        if board is not None:
+            board.close()
+        record["finished"] = {"step": step, "at": _now(), "weights_sha256_per_rank": digests}
+        write_json_atomic(run / RUN_JSON, record)
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"ranks ended with different weights: {digests}")
+    return run / CHECKPOINT
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _provenance(shards: list) -> dict:
+    """How the training data's flow and masks were made (estimator, segmenter, every, size, aspect),
+    from the first sample's json, so that animation computes reference latents the same way."""
+    from timelapse_d.shards import read_samples
+
+    from .codebook import provenance_from_meta
+
+    first = next(read_samples(shards[0].path), None)
+    return provenance_from_meta(json.loads(first["json"])) if first else {}
+
+
+def _run_record(run: Path, release: str | Path, shards: list, samples: int, world: Dist, total_steps: int,
+                step: int, resume: bool) -> dict:
+    """run.json: the release reference and the run's settings; a resumption is appended to the old record."""
+    release_path = Path(release).resolve()
+    release_file = release_path / RELEASE_JSON if release_path.is_dir() else release_path
+    info = load_release(release_file)
+    record = json.loads((run / RUN_JSON).read_text()) if resume and (run / RUN_JSON).exists() else {}
+    if not record:
+        record = {"release": {"path": str(release_file.parent), "name": info.get("name"), "version": info.get("version"),
+                              "release_json_sha256": sha256_file(release_file),
+                              "shards_dir": str(Path(shards[0].path).parent),
+                              "train_shards": [Path(shard.path).name for shard in shards], "train_samples": samples},
+                  "config": CONFIG, "started": _now(), "code_version": code_version(), "resumed": []}
+    elif record["release"]["release_json_sha256"] != sha256_file(release_file):
+        raise UsageError(f"--resume: {release_file} is not the release this run started on "
+                         f"({record['release']['name']}@{record['release']['version']})")
+    else:
+        record["resumed"].append({"from_step": step, "at": _now()})
+    record.update(world_size=world.world_size, device=str(world.device), total_steps=total_steps)
+    record.pop("finished", None)
+    return record
