@@ -18,6 +18,7 @@ import numpy as np
 from timelapse_d.atomic import write_bytes_atomic, write_json_atomic
 from timelapse_d.resize import fit_frame, fit_groups
 from timelapse_d.shards import ClipSample, read_samples
+from timelapse_d.shards.sample import encode_frame
 
 from . import checkpoint
 from .animate import animate, flow_panel
@@ -63,7 +64,7 @@ def run_demo(work: str | Path, release: str | Path, config: str | Path = DEFAULT
         scale = max(float(np.percentile(np.linalg.norm(motion, axis=2), 99)), 1e-3)  # one colour scale for both
         panels = [first, flow_to_color(motion, scale), flow_to_color(generated, scale)]
         pictures.append(out / f"flow_{index}.png")
-        _write_png(pictures[-1], np.concatenate(panels, axis=1))
+        write_bytes_atomic(pictures[-1], encode_frame(np.concatenate(panels, axis=1), "png"))
     # 4. evaluation and report
     evaluation = evaluate([model_path], release, frames=frames, samples=5, device=device, progress=progress)
     write_json_atomic(out / "evaluation.json", evaluation)
@@ -75,14 +76,6 @@ def _resized(flow: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
     return cv2.resize(flow, (size, size), interpolation=cv2.INTER_LINEAR)
-
-
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    import cv2
-
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(rgb[..., ::-1]))
-    assert ok
-    write_bytes_atomic(path, data.tobytes())
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:

@@ -264,8 +264,10 @@ def train(release: str | Path, out: str | Path, config_path: str | Path | None =
         scaler.load_state_dict(state.extra["scaler"])
         set_rng_states(state.extra["rng"])
         step = int(state.extra["step"])
-    if step >= total_steps:
-        raise UsageError(f"{run} is already at step {step}, not below the requested {total_steps} steps")
+    if resume and step == total_steps:
+        return run / CHECKPOINT  # a finished run: resuming it again does nothing
+    if step > total_steps:
+        raise UsageError(f"{run} is already at step {step}, beyond the requested {total_steps} steps")
     ddp = DistributedDataParallel(model) if world.world_size > 1 else model
     if world.world_size > 1:
         dist.barrier()  # every rank checked the run directory before rank 0 writes into it

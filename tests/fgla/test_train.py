@@ -135,6 +135,10 @@ def test_a_stopped_run_resumes_to_the_same_weights_and_records_its_release(relea
                  "--no-progress"]) == 0
     whole, parts = final_weights(tmp_path / "whole"), final_weights(tmp_path / "parts")
     assert all(torch.allclose(whole[name], parts[name], rtol=1e-5, atol=1e-7) for name in whole)
+    finished = (tmp_path / "parts" / "checkpoint.pt").read_bytes()
+    assert main(["train", "--release", str(release), "--out", str(tmp_path / "parts"), "--resume", "--device", "cpu",
+                 "--no-progress"]) == 0  # a finished run resumed again: nothing to do
+    assert (tmp_path / "parts" / "checkpoint.pt").read_bytes() == finished
     rows = read_loss_rows(tmp_path / "parts")
     assert [row["step"] for row in rows] == [2, 4, 6, 8]
     assert [row["total"] for row in rows] == pytest.approx([row["total"] for row in read_loss_rows(tmp_path / "whole")],

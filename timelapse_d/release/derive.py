@@ -33,10 +33,11 @@ def _parent_shards_dir(record: dict, shards: str | Path | None) -> Path:
     return directory
 
 
-def _rewrite(parent: dict, source_dir: Path, shards: list[dict], keep: set[str], directory: Path, prefix: str,
-             shard_bytes: int, progress: bool) -> list[dict]:
-    """Copy the kept samples of ``shards`` into new shards ``<prefix>-<split>-NNNNNN.tar``, split by split."""
-    records = []
+def _rewrite(source_dir: Path, shards: list[dict], keep: set[str], directory: Path, prefix: str,
+             shard_bytes: int, progress: bool) -> tuple[list[dict], dict[str, str]]:
+    """Copy the kept samples of ``shards`` into new shards ``<prefix>-<split>-NNNNNN.tar``, split by split.
+    Return the new shards' records and sample key -> new shard name."""
+    records, shard_of = [], {}
     splits = sorted({shard["split"] for shard in shards})
     with tqdm(total=sum(shard["samples"] for shard in shards), desc="write shards", unit="sample",
               disable=not progress) as bar:
@@ -50,7 +51,8 @@ def _rewrite(parent: dict, source_dir: Path, shards: list[dict], keep: set[str],
 
             for name, keys in write_shards(directory, f"{prefix}-{split}", kept(), shard_bytes):
                 records.append(shard_record(directory / name, split, len(keys)))
-    return records
+                shard_of.update(dict.fromkeys(keys, name))
+    return records, shard_of
 
 
 def _derive(parent_path: Path, name: str, version: str, keep: Callable[[dict, dict], bool], filter_: dict,
@@ -72,14 +74,8 @@ def _derive(parent_path: Path, name: str, version: str, keep: Callable[[dict, di
     touched = {shard_of[key] for key in shard_of if key not in kept}
     untouched = [s for s in parent["shards"] if reuse_untouched and s["name"] not in touched]
     to_write = [s for s in parent["shards"] if s not in untouched]
-    records = untouched + _rewrite(parent, source_dir, to_write, kept, directory, f"{name}-{version}",
-                                   shard_bytes, progress)
-    new_shard = {}
-    for record in records:
-        if record in untouched:
-            continue
-        for sample in read_samples(directory / record["name"]):
-            new_shard[sample["__key__"]] = record["name"]
+    written, new_shard = _rewrite(source_dir, to_write, kept, directory, f"{name}-{version}", shard_bytes, progress)
+    records = untouched + written
     related = related_rows(tables, kept)
     related["samples"] = [{**row, "shard": new_shard.get(row["sample_key"], row["shard"])} for row in related["samples"]]
     content = ReleaseContent(tables=related, shards=sorted(records, key=lambda r: r["name"]),

@@ -73,7 +73,7 @@ def code_version() -> dict:
 
 def counts(tables: dict[str, list[dict]]) -> dict:
     samples = tables["samples"]
-    license_of = {row["video_id"]: row["source_id"] for row in tables["videos"]}
+    source_of = {row["video_id"]: row["source_id"] for row in tables["videos"]}
     licenses = {row["source_id"]: row.get("license_id") or "unknown" for row in tables["sources"]}
     heights = {row["video_id"]: row.get("height") for row in tables["videos"]}
     return {
@@ -83,7 +83,7 @@ def counts(tables: dict[str, list[dict]]) -> dict:
         "videos": len(tables["videos"]), "sources": len(tables["sources"]),
         "per_split": dict(sorted(Counter(row["split"] for row in samples).items())),
         "per_category": dict(sorted(Counter(row["category"] or "none" for row in samples).items())),
-        "per_license": dict(sorted(Counter(licenses[license_of[row["video_id"]]] for row in samples).items())),
+        "per_license": dict(sorted(Counter(licenses[source_of[row["video_id"]]] for row in samples).items())),
         "per_source_height": {str(h): n for h, n in sorted(Counter(heights[row["video_id"]] for row in samples).items(),
                                                             key=lambda item: item[0] or 0)},
     }

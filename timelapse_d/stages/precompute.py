@@ -83,8 +83,7 @@ class PrecomputeConfig:
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         flow_estimator(self)  # unknown names and bad parameters fail here, before any work
-        segmenter_class(self)
-        config_from_params(segmenter_class(self).config_class, self.segmenter_params, f"segmenter {self.segmenter!r}")
+        _segmenter_config(self)  # (a network segmenter is only loaded in the workers)
 
 
 def flow_estimator(config: PrecomputeConfig):
@@ -92,8 +91,14 @@ def flow_estimator(config: PrecomputeConfig):
     return cls(config_from_params(cls.config_class, config.flow_params, f"flow estimator {config.flow!r}"))
 
 
-def segmenter_class(config: PrecomputeConfig) -> type:
-    return SEGMENTERS.get(config.segmenter)
+def _segmenter_config(config: PrecomputeConfig) -> tuple[type, object]:
+    cls = SEGMENTERS.get(config.segmenter)
+    return cls, config_from_params(cls.config_class, config.segmenter_params, f"segmenter {config.segmenter!r}")
+
+
+def segmenter(config: PrecomputeConfig):
+    cls, segmenter_config = _segmenter_config(config)
+    return cls(segmenter_config)
 
 
 _WORKER_PARTS: dict[str, object] = {}  # per process: networks are loaded once, not per video
@@ -103,12 +108,7 @@ def _cached(kind: str, config: PrecomputeConfig):
     key = json.dumps([kind, config.flow, config.flow_params, config.segmenter, config.segmenter_params],
                      sort_keys=True)
     if key not in _WORKER_PARTS:
-        if kind == "flow":
-            _WORKER_PARTS[key] = flow_estimator(config)
-        else:
-            cls = segmenter_class(config)
-            where = f"segmenter {config.segmenter!r}"
-            _WORKER_PARTS[key] = cls(config_from_params(cls.config_class, config.segmenter_params, where))
+        _WORKER_PARTS[key] = flow_estimator(config) if kind == "flow" else segmenter(config)
     return _WORKER_PARTS[key]
 
 
@@ -212,7 +212,8 @@ class PrecomputeStage(Stage):
                 "ground_truth": metadata.get("ground_truth"),
             })
         kept = [item for item in items if not item["drop_reason"]]
-        splits = assign_splits(kept, recorded_splits(work), self.config.test_fraction, self.config.seed)
+        splits = assign_splits(kept, recorded_splits(work, read_rows(work, "samples")), self.config.test_fraction,
+                               self.config.seed)
         for item in kept:
             item["split"] = splits[item["video_id"]]
         return items
@@ -253,16 +254,15 @@ class PrecomputeStage(Stage):
 
     def finish(self, work: str, progress: bool = True) -> None:
         rows = pack_staged(work, read_rows(work, "samples"), self.config.shard_bytes, progress)
-        videos = {row["video_id"]: row["split"] for row in rows if row.get("split")}
         write_json_atomic(Path(work) / SPLITS_FILE, {
             "rule": "by video; category-balanced test set (timelapse_d.splits)",
             "test_fraction": self.config.test_fraction, "seed": self.config.seed,
-            "videos": dict(sorted({**recorded_splits(work), **videos}.items()))})
+            "videos": dict(sorted(recorded_splits(work, rows).items()))})
 
 
-def recorded_splits(work: str | Path) -> dict[str, str]:
-    """video_id -> split, from ``splits.json`` (written by precompute, or by a rebuild) and the samples table."""
+def recorded_splits(work: str | Path, rows: list[dict]) -> dict[str, str]:
+    """video_id -> split, from ``splits.json`` (written by precompute, or by a rebuild) and the samples ``rows``."""
     path = Path(work) / SPLITS_FILE
     recorded = json.loads(path.read_text())["videos"] if path.exists() else {}
-    recorded.update({row["video_id"]: row["split"] for row in read_rows(work, "samples") if row.get("split")})
+    recorded.update({row["video_id"]: row["split"] for row in rows if row.get("split")})
     return recorded
