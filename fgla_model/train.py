@@ -347,6 +347,8 @@ def train(release: str | Path, out: str | Path, config_path: str | Path | None =
             board.close()
         record["finished"] = {"step": step, "at": _now(), "weights_sha256_per_rank": digests}
         write_json_atomic(run / RUN_JSON, record)
+    if world.world_size > 1:
+        dist.barrier()  # ranks leave together: one tearing gloo down while another still works can abort it
     if len(set(digests)) != 1:
         raise RuntimeError(f"ranks ended with different weights: {digests}")
     return run / CHECKPOINT
