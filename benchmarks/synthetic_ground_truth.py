@@ -1,42 +1,51 @@
-"""Ground-truth benchmark of FGLA on HELD-OUT synthetic scenes (run on demand; not a test).
+"""Ground-truth benchmark of FGLA on HELD-OUT synthetic scenes: can a trained model be told from a broken one?
 
-    .venv/bin/python benchmarks/synthetic_ground_truth.py [--videos 16] [--heldout-videos 8] [--steps 700] \
-        [--out work/gt_benchmark] [--runs-dir DIR] [--json FILE]
+    .venv/bin/python benchmarks/synthetic_ground_truth.py [--videos 64] [--heldout-per-category 4] \
+        [--train-seed 100] [--heldout-seed 200] [--steps 3000] [--curve 4] \
+        [--config pipelines/fgla_cpu_demo.toml] [--out work/gt_benchmark] [--runs-dir DIR] [--json FILE]
 
-1. Data: the demo pipeline (pipelines/demo.toml) with ``--videos`` videos and seed ``--train-seed``
-   -> a release; the same pipeline with ``--heldout-seed`` -> the held-out clips (no video seed in
-   common with training: checked). Each pipeline run is resumable, a rerun does nothing.
-2. Two models, pipelines/fgla_cpu_demo.toml and the same with ``[model] encoder = "plain"`` (w/o LM),
-   the same ``--steps``. A finished run under ``--runs-dir`` (full/, wo_lm/) is reused.
-3. For every held-out clip (the precompute stage keeps only still-camera clips; the ground truth's
-   shot records are checked too): its first kept frame, its groups, the latents of the clip itself
-   (the encoder on its stored flows and masks, averaged over its pairs as a reference video's are;
-   every present semantic, as ``--ref all=clip``), 32 frames animated. Measured:
-   - EPE per semantic of the first generated step flow against the TRUE backward flow of the first
-     kept pair (the per-source-frame truth composed over ``every`` frames, squashed to the model grid,
-     x scaled by S/W, y by S/H; occluded pixels left out), in pixels of the model's S x S grid; the
-     generated flow is converted from normalised units with ``normalised_to_pixels``. Also the
-     zero-motion EPE (|truth|), the stored DIS flow's EPE (a check of the composition and units),
-     and the cosine between the generated and the true region-mean flows (a sign check).
-   - masked PSNR (eq. 14) of generated frames 1..L against the clip's kept frames 1..L,
-     L = min(32, kept frames) - 1, and of the still photo repeated (zero motion) for comparison.
-   - speed: mean |step flow| over moving pixels and all 31 steps at speed 0.25 and 4, over speed 1's.
-4. Per-semantic control on held-out clips showing both sky and water: sky latent from reference A,
-   water latent from reference B. (a) synthetic references: uniform flow (+d, 0) for A and (-d, 0)
-   for B on the target's own masks (and the swapped pair); (b) real held-out references: the pair of
-   other held-out clips whose sky / water mean flows point most against each other. Reported: cosine
-   between the generated region's mean step flow and the reference's region mean flow.
+1. Data (every pipeline run is resumable: a rerun does nothing):
+   - train: pipelines/demo.toml with ``--videos`` videos (seed ``--train-seed``) of 2-3 shots of
+     40-96 frames (20 % with camera motion), the auto-label's "barely moves" filter off (it drops most
+     still waterfall shots; curation's business), published as a release;
+   - held-out: for each of the five synthetic categories, ``--heldout-per-category`` videos of ONE
+     still-camera shot of 136-160 frames (seed ``--heldout-seed`` + category index), so that every
+     clip holds >= 33 kept frames at every = 4 and all 32 generated frames have a real frame to be
+     compared with. No video seed is shared with training (checked).
+2. Models: ``--config`` (full) and the same with ``[model] encoder = "plain"`` (w/o LM), trained side
+   by side (one thread each) with ``fgla train`` to ``--steps``, keeping ``--curve`` checkpoints on the
+   way, at each of which the one-step EPE on held-out and training clips is measured (the learning
+   curve). Finished runs in ``--runs-dir`` are reused, unfinished ones resumed.
+3. Measures, per model, on still-camera clips (checked against the ground truth's shots), flows in
+   pixels of the model's S x S grid:
+   - one-step EPE per semantic: the generator's step from each of the first ``--epe-pairs`` REAL kept
+     frames with the latents of that pair (the clip as its own reference, Algorithm 1), against the
+     TRUE backward flow of the pair (the per-frame truth composed over ``every`` frames, squashed to
+     S x S; occluded pixels left out); beside it zero motion (|truth|), the stored DIS flow and the
+     cosine of the region means; on held-out AND training clips (the generalization gap);
+   - 32 frames animated from each held-out clip's first frame with its own per-step latents: the
+     static-ground drift (|F_t| and the composed |A_31| over the input's "others"), masked PSNR / SSIM
+     (eq. 14) against the clip's kept frames 1..32 and the still photo's (the ceiling), and speed
+     control (mean step magnitude at 0.25x and 4x over 1x);
+   - per-semantic control on held-out clips showing sky and water: a sky latent from reference A and a
+     water latent from reference B, nothing else: (a) synthetic references (uniform +-2 px flows on the
+     target's own masks, both ways), (b) real references (held-out clips whose sky and water move
+     at least 0.5 px, the pair pointing most apart); the cosine of each generated region's mean flow
+     with its reference's, and the motion of every other pixel.
+4. Each goal (docs/evaluation.md, "Ground-truth benchmark") is printed as met or missed; everything goes to
+   ``--json``.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,59 +57,77 @@ sys.path.insert(0, str(ROOT))
 from fgla_model import checkpoint  # noqa: E402
 from fgla_model.animate import animate  # noqa: E402
 from fgla_model.codebook import average_latents, clip_pair_inputs, encode_pairs  # noqa: E402
-from fgla_model.metrics.masked import masked_psnr, static_mask  # noqa: E402
-from fgla_model.warp import normalised_to_pixels  # noqa: E402
+from fgla_model.evaluate import frames_tensor  # noqa: E402
+from fgla_model.metrics.masked import masked_psnr, masked_ssim, static_mask  # noqa: E402
+from fgla_model.train_config import load_config  # noqa: E402
+from fgla_model.motion_checks import (OTHERS, SKY, WATER, clip_latents, control, cosine, latent_dict,  # noqa: E402
+                                      model_frame, one_step_flow, region_mean, speed_ratio, static_drift,
+                                      uniform_latent)
 from timelapse_d.flow import backward_warp  # noqa: E402
-from timelapse_d.resize import fit_frame, fit_groups  # noqa: E402
+from timelapse_d.resize import fit_groups  # noqa: E402
 from timelapse_d.segmentation import GROUPS  # noqa: E402
 from timelapse_d.shards import ClipSample, read_samples  # noqa: E402
 from timelapse_d.synthetic import load_ground_truth  # noqa: E402
 
-NAMED = ("sky", "tree", "grass", "water", "waterfall")
-BIN = Path(sys.executable).parent
+CATEGORIES = ("cloud", "water", "waterfall", "hayfield", "tree")
+MOVING = ("sky", "tree", "grass", "water", "waterfall")
 MODELS = {"full": "fine-grained", "wo_lm": "plain"}
+BIN = Path(sys.executable).parent
+REF_MIN_PX = 0.5  # a real control reference's region must move at least this much (px per step)
 
 
-# ------------------------------------------------------------------------------------------- data / training
+@dataclass
+class GTClip:
+    clip: ClipSample
+    truth: dict  # the video's ground-truth arrays (load_ground_truth)
+    category: str
 
-def pipeline_text(name: str, videos: int, seed: int) -> str:
-    text = (ROOT / "pipelines" / "demo.toml").read_text()
-    text, n = re.subn(r'(?m)^name = "demo"$', f'name = "{name}"', text)
-    text, m = re.subn(r"(?m)^videos = \d+$", f"videos = {videos}", text)
-    text, k = re.subn(r"(?m)^seed = \d+$", f"seed = {seed}", text)  # discover's and precompute's seeds
-    assert (n, m, k) == (1, 1, 2), (n, m, k)
+
+# ------------------------------------------------------------------------------------------- data
+
+def pipeline_text(name: str, settings: dict) -> str:
+    """pipelines/demo.toml with its name and the given ``key = value`` lines replaced (``categories``,
+    which it does not set, is added to the synthetic source's), and the auto-label's "barely moves"
+    filter off."""
+    text = (ROOT / "pipelines" / "demo.toml").read_text().replace('name = "demo"', f'name = "{name}"', 1)
+    text = text.replace('source = "synthetic"\n', 'source = "synthetic"\ncategories = []\n', 1)
+    settings = {"categories": list(CATEGORIES), **settings}
+    for key, value in settings.items():
+        text, n = re.subn(rf"(?m)^{key} = .*$", f"{key} = {json.dumps(value)}", text)
+        assert n == (2 if key == "seed" else 1), (key, n)  # seed: discover's and precompute's
+    text, n = re.subn(r'(?m)^stage = "auto-label".*$', 'stage = "auto-label"\nmin_motion_strength = 0.0', text)
+    assert n == 1
     return text
 
 
-def run(cmd: list[str]) -> None:
+def run(cmd: list, **kwargs) -> None:
     print("+", " ".join(map(str, cmd)), flush=True)
-    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT)
+    subprocess.run([str(c) for c in cmd], check=True, cwd=ROOT, **kwargs)
 
 
-def make_data(out: Path, name: str, videos: int, seed: int) -> Path:
-    work = out / "data" / name
-    toml = out / f"{name}.toml"
+def make_data(out: Path, name: str, settings: dict) -> Path:
+    work, toml = out / "data" / name, out / f"{name}.toml"
     out.mkdir(parents=True, exist_ok=True)
-    toml.write_text(pipeline_text(f"gt-{name}", videos, seed))
+    toml.write_text(pipeline_text(f"gt-{name}", settings))
     run([BIN / "timelapse-d", "run", toml, "--work", work, "--workers", "2", "--no-progress"])
     return work
 
 
-def train_model(release: Path, runs: Path, variant: str, steps: int) -> Path:
-    run_dir = runs / variant
-    info = run_dir / "run.json"
-    if info.is_file() and json.loads(info.read_text()).get("finished") and (run_dir / "checkpoint.pt").is_file():
-        print(f"reusing {run_dir}", flush=True)
-        return run_dir / "checkpoint.pt"
-    text = (ROOT / "pipelines" / "fgla_cpu_demo.toml").read_text()
-    text, n = re.subn(r'(?m)^encoder = "fine-grained"$', f'encoder = "{MODELS[variant]}"', text)
-    assert n == 1
-    with tempfile.NamedTemporaryFile("w", suffix=f"_{variant}.toml", delete=False) as handle:
-        handle.write(text)
-    run([BIN / "fgla", "train", "--release", release, "--config", handle.name, "--out", run_dir,
-         "--steps", str(steps), "--device", "cpu", "--no-progress"])
-    Path(handle.name).unlink()
-    return run_dir / "checkpoint.pt"
+def make_datasets(out: Path, args) -> tuple[Path, list[Path]]:
+    """The train release and the held-out work directories (one per category)."""
+    train = make_data(out, "train", {"videos": args.videos, "seed": args.train_seed, "min_shot_frames": 40,
+                                     "max_shot_frames": 96, "camera_motion_prob": 0.2})
+    heldout = [make_data(out, f"heldout-{category}", {
+        "videos": args.heldout_per_category, "seed": args.heldout_seed + i, "min_shots": 1, "max_shots": 1,
+        "min_shot_frames": 136, "max_shot_frames": 160, "camera_motion_prob": 0.0, "categories": [category]})
+        for i, category in enumerate(CATEGORIES)]
+    common = set(video_seeds(train).values()) & {s for work in heldout for s in video_seeds(work).values()}
+    assert not common, f"held-out videos also in training: {common}"
+    release = out / "releases" / "gt-train" / "1.0.0"
+    if not (release / "release.json").is_file():
+        run([BIN / "timelapse-d", "release", "create", "--work", train, "--name", "gt-train", "--version", "1.0.0",
+             "--root", out / "releases"])
+    return release, heldout
 
 
 def video_seeds(work: Path) -> dict[str, int]:
@@ -108,12 +135,68 @@ def video_seeds(work: Path) -> dict[str, int]:
             for p in (work / "sources" / "synthetic").glob("*.gt.json")}
 
 
-# ------------------------------------------------------------------------------------------- ground truth
+def still_clips(work: Path, pattern: str = "*.tar") -> list[GTClip]:
+    """Every sample of ``work``'s shards (``pattern``) whose frames lie in one still-camera shot."""
+    clips, truths = [], {}
+    for shard in sorted((work / "shards").glob(pattern)):
+        for entries in read_samples(shard):
+            clip = ClipSample(entries)
+            video = clip.meta["video_id"]
+            if video not in truths:
+                truths[video] = load_ground_truth(work / "sources" / "synthetic", video)
+            meta, truth = truths[video]
+            first, last = clip.meta["frame_indices"][0], clip.meta["frame_indices"][-1]
+            shots = [s for s in meta["shots"] if s["start"] <= first and last < s["end"]]
+            if len(shots) == 1 and shots[0]["camera"] == "none":
+                clips.append(GTClip(clip, truth, shots[0]["category"]))
+    return clips
+
+
+# ------------------------------------------------------------------------------------------- training
+
+def config_text(config: Path, variant: str, keep: int) -> str:
+    """``config`` with its encoder set for ``variant`` and a checkpoint kept every ``keep`` steps."""
+    text, n = re.subn(r'(?m)^encoder = "[a-z-]+"', f'encoder = "{MODELS[variant]}"', config.read_text())
+    text, m = re.subn(r"(?m)^checkpoint_every = .*$", f"checkpoint_every = {keep}\nkeep_every = {keep}", text)
+    assert n == m == 1, f"{config} must set [model] encoder and [optim] checkpoint_every on lines of their own"
+    return text
+
+
+def train_models(release: Path, runs: Path, config: Path, steps: int, curve: int) -> dict[str, list[Path]]:
+    """Both variants to ``steps`` side by side (one thread each), keeping ``curve`` checkpoints on the way;
+    a run whose checkpoints are all there is reused, an unfinished one resumed."""
+    keep = steps // curve
+    kept = {v: [runs / v / f"checkpoint_{keep * k}.pt" for k in range(1, curve + 1)] for v in MODELS}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    procs = []
+    for variant in (v for v in MODELS if not all(path.is_file() for path in kept[v])):
+        run_dir = runs / variant
+        cmd = [BIN / "fgla", "train", "--release", release, "--out", run_dir, "--steps", str(keep * curve),
+               "--device", "cpu", "--no-progress"]
+        if (run_dir / "config.toml").exists():
+            cmd.append("--resume")
+        else:
+            runs.mkdir(parents=True, exist_ok=True)
+            (runs / f"{variant}.toml").write_text(config_text(config, variant, keep))
+            cmd += ["--config", runs / f"{variant}.toml"]
+        print("+", " ".join(map(str, cmd)), flush=True)
+        procs.append((variant, subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env)))
+    for variant, proc in procs:
+        if proc.wait():
+            raise SystemExit(f"training {variant} failed (exit {proc.returncode})")
+    return kept
+
+
+def load_model(path: Path):
+    return checkpoint.load(path, map_location="cpu").model.eval()
+
+
+# ------------------------------------------------------------------------------------------- measures
 
 def true_kept_pair_flow(truth: dict, first: int, second: int, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The backward flow of source frames (first, second) on frame second's grid: I_second(p) =
+    """The backward flow of source frames (first, second) on frame second's grid, I_second(p) =
     I_first(p + F(p)), composed from the per-frame truth, squashed to size x size with values in pixels
-    of that grid -> (S, S, 2), valid (S, S) bool."""
+    of that grid -> (S, S, 2), and where it is valid (S, S) bool (no occlusion on the way)."""
     import cv2
 
     composed = truth["flow"][second - 1].astype(np.float32)  # flow[t]: pair (t, t + 1) on t + 1's grid
@@ -128,241 +211,262 @@ def true_kept_pair_flow(truth: dict, first: int, second: int, size: int) -> tupl
     return scaled.astype(np.float32), valid
 
 
-def heldout_clips(work: Path) -> list[tuple[ClipSample, dict]]:
-    """(clip, truth) for every held-out sample whose frames lie in one still-camera shot."""
-    clips, truths = [], {}
-    for shard in sorted((work / "shards").glob("*.tar")):
-        for entries in read_samples(shard):
-            clip = ClipSample(entries)
-            vid = clip.meta["video_id"]
-            if vid not in truths:
-                truths[vid] = load_ground_truth(work / "sources" / "synthetic", vid)
-            meta, truth = truths[vid]
-            idx = clip.meta["frame_indices"]
-            shots = [s for s in meta["shots"] if s["start"] <= idx[0] and idx[-1] < s["end"]]
-            if len(shots) == 1 and shots[0]["camera"] == "none":
-                clips.append((clip, truth, shots[0]["category"]))
-    return clips
-
-
-# ------------------------------------------------------------------------------------------- measurements
-
-def clip_latents(model, clip: ClipSample, pairs: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    flows, groups = clip_pair_inputs(clip, list(range(min(pairs, len(clip) - 1))), model.config.image_size)
-    return average_latents(*encode_pairs(model, flows, groups))
-
-
-def to_px(step: torch.Tensor) -> np.ndarray:
-    """(2, S, S) normalised -> (S, S, 2) pixels of the S grid."""
-    return normalised_to_pixels(step[None])[0].permute(1, 2, 0).numpy()
-
-
-def region_mean(flow: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return flow[mask].mean(axis=0)
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    return float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12))
-
-
-def frames_tensor(frames: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
-
-
-def mean_step_magnitude(model, image, groups, latents, speed: float, frames: int) -> float:
-    mags = []
-    for i, out in enumerate(animate(model, image, groups, latents, frames, speed)):
-        if i:
-            mag = np.linalg.norm(to_px(out.flow), axis=2)
-            mags.append(mag[mag > 0])  # still semantics are exactly 0
-    return float(np.concatenate(mags).mean())
-
-
-def evaluate_model(model, clips, frames: int) -> dict:
+def epe_table(model, clips: list[GTClip], pairs: int) -> dict:
+    """One-step EPE per semantic over the first ``pairs`` pairs of every clip (module docstring, 3)."""
     S = model.config.image_size
-    acc = {name: {"gen": [], "zero": [], "dis": [], "px": 0, "cos": [], "clips": 0} for name in GROUPS}
-    psnr, psnr_still, lengths, speed = [], [], [], {0.25: [], 4.0: []}
-    for clip, truth, _ in clips:
-        image = fit_frame(clip.frame(0), (S, S))
-        groups = fit_groups(clip.groups(0), (S, S))
-        z, present = clip_latents(model, clip)
-        latents = {name: z[k] for k, name in enumerate(GROUPS) if present[k]}
-        video = list(animate(model, image, groups, latents, frames))
-        idx = clip.meta["frame_indices"]
-        true, valid = true_kept_pair_flow(truth, idx[0], idx[1], S)
-        gen = to_px(video[1].flow)
-        dis = clip_pair_inputs(clip, [0], S)[0][0].permute(1, 2, 0).numpy()
-        for k, name in enumerate(GROUPS):
-            region = (groups == k) & valid
-            if region.sum() < 16:
-                continue
-            a = acc[name]
-            a["gen"].append(np.linalg.norm(gen - true, axis=2)[region].sum())
-            a["zero"].append(np.linalg.norm(true, axis=2)[region].sum())
-            a["dis"].append(np.linalg.norm(dis - true, axis=2)[region].sum())
-            a["px"] += int(region.sum())
-            a["clips"] += 1
-            a["cos"].append(cosine(region_mean(gen, region), region_mean(true, region)))
-        # masked PSNR, eq. 14 mask from the clip's own kept frames
-        real = [fit_frame(clip.frame(i), (S, S)) for i in range(min(frames, len(clip)))]
-        real_t = frames_tensor(real)
-        static = static_mask(real_t)
-        length = len(real) - 1
-        fake_t = frames_tensor([f.frame for f in video])
-        for store, fake in ((psnr, fake_t[1:length + 1]), (psnr_still, real_t[:1].expand(length, -1, -1, -1))):
-            values = masked_psnr(fake, real_t[1:], static)
-            values = values[torch.isfinite(values)]
-            if len(values):
-                store.append(values.mean().item())
-        lengths.append(length)
-        base = mean_step_magnitude(model, image, groups, latents, 1.0, frames)
-        for s in speed:
-            speed[s].append(mean_step_magnitude(model, image, groups, latents, s, frames) / base)
-    epe = {}
-    for name, a in acc.items():
-        if a["px"]:
-            epe[name] = {"clips": a["clips"], "pixels": a["px"], "epe_model": float(sum(a["gen"]) / a["px"]),
-                         "epe_zero_motion": float(sum(a["zero"]) / a["px"]),
-                         "epe_stored_dis": float(sum(a["dis"]) / a["px"]),
-                         "cos_vs_truth_mean": float(np.mean(a["cos"]))}
-    return {"epe_px": epe, "masked_psnr": float(np.mean(psnr)), "masked_psnr_still_photo": float(np.mean(psnr_still)),
-            "psnr_clips": len(psnr), "psnr_frames_compared": {"min": min(lengths), "max": max(lengths),
-                                                              "mean": float(np.mean(lengths))},
-            "speed_ratio": {str(s): {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v))}
-                            for s, v in speed.items()}}
+    sums = {name: {"model": 0.0, "zero": 0.0, "dis": 0.0, "pixels": 0, "clips": set(), "cos": []} for name in GROUPS}
+    for n, item in enumerate(clips):
+        latents, _ = clip_latents(model, item.clip, pairs)  # (P, K, D)
+        idx = item.clip.meta["frame_indices"]
+        flows, groups = clip_pair_inputs(item.clip, list(range(len(latents))), S)  # stored DIS, its masks
+        for i in range(len(latents)):
+            true, valid = true_kept_pair_flow(item.truth, idx[i], idx[i + 1], S)  # (S, S, 2) px, (S, S) bool
+            ids = groups[i].numpy().astype(np.uint8)  # (S, S)
+            gen = one_step_flow(model, model_frame(item.clip, i, S), ids, latents[i])  # (S, S, 2) px
+            dis = flows[i].permute(1, 2, 0).numpy()  # (S, S, 2) px
+            for k, name in enumerate(GROUPS):
+                region = (ids == k) & valid
+                if region.sum() < 16:
+                    continue
+                s = sums[name]
+                s["model"] += float(np.linalg.norm(gen - true, axis=2)[region].sum())
+                s["zero"] += float(np.linalg.norm(true, axis=2)[region].sum())
+                s["dis"] += float(np.linalg.norm(dis - true, axis=2)[region].sum())
+                s["pixels"] += int(region.sum())
+                s["clips"].add(n)
+                s["cos"].append(cosine(region_mean(gen, region), region_mean(true, region)))
+    return {name: {"clips": len(s["clips"]), "pixels": s["pixels"], "epe_model": s["model"] / s["pixels"],
+                   "epe_zero_motion": s["zero"] / s["pixels"], "epe_stored_dis": s["dis"] / s["pixels"],
+                   "cos_vs_truth_mean": float(np.mean(s["cos"]))} for name, s in sums.items() if s["pixels"]}
 
 
-def control(model, clips, frames: int, d: float = 2.0) -> dict:
-    """Sky latent from reference A, water latent from reference B, on held-out clips with both."""
+def video_scores(model, clips: list[GTClip], frames: int) -> dict:
+    """Static drift, masked PSNR / SSIM (and the still photo's) and speed control over ``frames`` generated frames."""
     S = model.config.image_size
-    sky, water = GROUPS.index("sky"), GROUPS.index("water")
-    targets = [c for c in clips if ((g := fit_groups(c[0].groups(0), (S, S))) == sky).sum() > 64
-               and (g == water).sum() > 64]
+    rows = []
+    for item in clips:
+        first, groups = model_frame(item.clip, 0, S), fit_groups(item.clip.groups(0), (S, S))
+        latents = latent_dict(*clip_latents(model, item.clip, frames))
+        video = list(animate(model, first, groups, latents, frames + 1))  # the input and ``frames`` generated
+        real = frames_tensor([model_frame(item.clip, i, S) for i in range(min(frames + 1, len(item.clip)))])
+        L = len(real) - 1
+        static = static_mask(real)
+        fake, still = frames_tensor([f.frame for f in video[1:L + 1]]), real[:1].expand(L, -1, -1, -1)
+        scores = {"psnr": masked_psnr(fake, real[1:], static), "ssim": masked_ssim(fake, real[1:], static),
+                  "psnr_still": masked_psnr(still, real[1:], static), "ssim_still": masked_ssim(still, real[1:], static)}
+        row = {key: float(v[torch.isfinite(v)].mean()) for key, v in scores.items()}
+        row.update(frames_compared=L, **static_drift(video, groups == OTHERS),
+                   **{f"speed_{s}": speed_ratio(model, first, groups, latents, s, frames + 1) for s in (0.25, 4.0)})
+        rows.append(row)
+    return {key: {"mean": float(np.nanmean([r[key] for r in rows])), "min": float(np.nanmin([r[key] for r in rows])),
+                  "max": float(np.nanmax([r[key] for r in rows]))} for key in rows[0]}
 
-    def generated(image, groups, latents):
-        step = to_px(list(animate(model, image, groups, latents, 2))[1].flow)
-        return {n: region_mean(step, groups == GROUPS.index(n)) for n in ("sky", "water")}
 
+def reference_motion(model, clips: list[GTClip]) -> list[dict]:
+    """Per held-out clip: its mean latent and mean stored flow per semantic (as a real reference)."""
+    S, refs = model.config.image_size, []
+    for item in clips:
+        flows, groups = clip_pair_inputs(item.clip, list(range(min(32, len(item.clip) - 1))), S)
+        z, present = average_latents(*encode_pairs(model, flows, groups))  # (K, D), (K,)
+        f, g = flows.permute(0, 2, 3, 1).numpy(), groups.numpy()  # (P, S, S, 2) px, (P, S, S)
+        refs.append({"latents": z, "flow": {k: f[g == k].mean(axis=0) for k in (SKY, WATER)
+                                            if present[k] and (g == k).any()}})
+    return refs
+
+
+def control_scores(model, clips: list[GTClip], d: float = 2.0) -> dict:
+    """Per-semantic control (module docstring, 3): synthetic and real references."""
+    S, refs = model.config.image_size, reference_motion(model, clips)
+    movers = {k: [i for i, r in enumerate(refs) if k in r["flow"] and np.linalg.norm(r["flow"][k]) >= REF_MIN_PX]
+              for k in (SKY, WATER)}
     synthetic, real = [], []
-    # real references: mean stored flow and latent of each held-out clip's sky / water
-    refs = []
-    for clip, _, _ in clips:
-        flows, groups = clip_pair_inputs(clip, list(range(min(32, len(clip) - 1))), S)
-        z, present = average_latents(*encode_pairs(model, flows, groups))
-        f = flows.permute(0, 2, 3, 1).numpy()
-        g = groups.numpy()
-        means = {n: f[g == GROUPS.index(n)].mean(axis=0) for n in ("sky", "water") if (g == GROUPS.index(n)).any()}
-        refs.append((z, present, means))
-    for ti, (clip, _, _) in enumerate(clips):
-        if not any(clip is t[0] for t in targets):
+    for t, item in enumerate(clips):
+        frame, groups = model_frame(item.clip, 0, S), fit_groups(item.clip.groups(0), (S, S))
+        if (groups == SKY).sum() < 64 or (groups == WATER).sum() < 64:
             continue
-        image = fit_frame(clip.frame(0), (S, S))
-        groups = fit_groups(clip.groups(0), (S, S))
-        g = torch.from_numpy(groups.astype(np.int64))[None]
-        for sign in (1.0, -1.0):  # (a) synthetic references with opposite known directions
-            la = encode_pairs(model, torch.tensor([sign * d, 0.0]).view(1, 2, 1, 1).expand(1, 2, S, S).clone(), g)[0][0]
-            lb = encode_pairs(model, torch.tensor([-sign * d, 0.0]).view(1, 2, 1, 1).expand(1, 2, S, S).clone(), g)[0][0]
-            out = generated(image, groups, {"sky": la[sky], "water": lb[water]})
-            synthetic.append({"sky": cosine(out["sky"], np.array([sign * d, 0])),
-                              "water": cosine(out["water"], np.array([-sign * d, 0])),
-                              "sky_px": out["sky"].tolist(), "water_px": out["water"].tolist()})
-        # (b) real references: other held-out clips, sky from A and water from B pointing most apart
-        cands = [(a, b) for a, b in itertools.permutations(range(len(clips)), 2)
-                 if ti not in (a, b) and "sky" in refs[a][2] and "water" in refs[b][2]
-                 and refs[a][1][sky] and refs[b][1][water]]
-        if cands:
-            a, b = min(cands, key=lambda ab: cosine(refs[ab[0]][2]["sky"], refs[ab[1]][2]["water"]))
-            out = generated(image, groups, {"sky": refs[a][0][sky], "water": refs[b][0][water]})
-            real.append({"sky": cosine(out["sky"], refs[a][2]["sky"]), "water": cosine(out["water"], refs[b][2]["water"]),
-                         "ref_cos_sky_vs_water": cosine(refs[a][2]["sky"], refs[b][2]["water"]),
-                         "ref_a": clips[a][0].meta["video_id"] + ":" + str(clips[a][0].meta["frame_indices"][0]),
-                         "ref_b": clips[b][0].meta["video_id"] + ":" + str(clips[b][0].meta["frame_indices"][0])})
+        for sign in (1.0, -1.0):  # (a) uniform flows with opposite known directions
+            sky, water = np.array([sign * d, 0.0]), np.array([-sign * d, 0.0])
+            out = control(model, frame, groups, {"sky": uniform_latent(model, sky, groups, "sky"),
+                                                 "water": uniform_latent(model, water, groups, "water")})
+            synthetic.append({"sky": cosine(out["means"]["sky"], sky), "water": cosine(out["means"]["water"], water),
+                              "others_px": out["others_px"]})
+        pairs = [(a, b) for a, b in itertools.product(movers[SKY], movers[WATER]) if t not in (a, b) and a != b]
+        if pairs:  # (b) real references pointing most apart
+            a, b = min(pairs, key=lambda ab: cosine(refs[ab[0]]["flow"][SKY], refs[ab[1]]["flow"][WATER]))
+            out = control(model, frame, groups, {"sky": refs[a]["latents"][SKY], "water": refs[b]["latents"][WATER]})
+            real.append({"sky": cosine(out["means"]["sky"], refs[a]["flow"][SKY]),
+                         "water": cosine(out["means"]["water"], refs[b]["flow"][WATER]),
+                         "others_px": out["others_px"], "refs_cos": cosine(refs[a]["flow"][SKY], refs[b]["flow"][WATER])})
 
     def summary(rows):
-        if not rows:
-            return None
-        return {"cases": len(rows), **{f"cos_{n}_mean": float(np.mean([r[n] for r in rows])) for n in ("sky", "water")},
-                **{f"cos_{n}_positive": int(sum(r[n] > 0 for r in rows)) for n in ("sky", "water")}, "rows": rows}
-
-    return {"targets": len(targets), "synthetic_refs_d_px": d, "synthetic": summary(synthetic), "real": summary(real)}
+        return None if not rows else {"cases": len(rows), **{f"{key}_{f.__name__}": float(f([r[key] for r in rows]))
+                                                             for key in ("sky", "water", "others_px") for f in (np.mean, np.min, np.max)}}
+    return {"synthetic_refs_d_px": d, "synthetic": summary(synthetic), "real": summary(real)}
 
 
-# ------------------------------------------------------------------------------------------- main
+def moving_epe(table: dict) -> float:
+    """Pixel-weighted mean one-step EPE over the moving semantics present (a single learning-curve figure)."""
+    names = [n for n in MOVING if n in table]
+    if not names:
+        return float("nan")
+    return sum(table[n]["epe_model"] * table[n]["pixels"] for n in names) / sum(table[n]["pixels"] for n in names)
+
+
+# ------------------------------------------------------------------------------------------- goals and output
+
+def goals(results: dict) -> list[tuple[str, str, bool]]:
+    """(goal, measured, met) for every goal of the benchmark (docs/evaluation.md)."""
+    full, wo = results["models"]["full"], results["models"]["wo_lm"]
+    epe, epe_wo, video, ctl = full["epe_px"], wo["epe_px"], full["video"], full["control"]
+    rows = []
+    for name in MOVING:
+        if name in epe:
+            e = epe[name]
+            rows.append((f"{name}: held-out EPE below zero motion", f"{e['epe_model']:.3f} vs {e['epe_zero_motion']:.3f}",
+                         e["epe_model"] < e["epe_zero_motion"]))
+        else:
+            rows.append((f"{name}: held-out EPE below zero motion", "absent from the held-out clips", False))
+    for name in ("sky", "water"):
+        if name not in epe or not epe_wo[name]["epe_model"] > 0:
+            rows.append((f"{name}: >= 30 % below w/o LM", "absent from the held-out clips", False))
+            continue
+        ratio = epe[name]["epe_model"] / epe_wo[name]["epe_model"]
+        rows.append((f"{name}: >= 30 % below w/o LM", f"{100 * (1 - ratio):.0f} % below", ratio <= 0.7))
+    rows.append(("static ground <= 0.1 px per step", f"{video['per_step_max']['max']:.3f} (worst clip and step)",
+                 video["per_step_max"]["max"] <= 0.1))
+    rows.append(("static ground <= 1 px over 32 frames", f"{video['accumulated']['max']:.3f} (worst clip)",
+                 video["accumulated"]["max"] <= 1.0))
+    frames = video["frames_compared"]["min"]
+    rows.append(("masked PSNR >= 40 dB over 32 frames", f"{video['psnr']['mean']:.2f} dB over {frames:.0f} frames "
+                 f"(still photo {video['psnr_still']['mean']:.2f})", video["psnr"]["mean"] >= 40 and frames >= 32))
+    rows.append(("masked PSNR: full > w/o LM", f"{full['masked_psnr']:.2f} vs {wo['masked_psnr']:.2f}",
+                 full["masked_psnr"] > wo["masked_psnr"]))
+    for kind in ("synthetic", "real"):
+        c = ctl[kind]
+        if c is None:
+            rows.append((f"control ({kind} references)", "no case", False))
+            continue
+        rows.append((f"control ({kind} refs): sky, water cosine >= 0.9", f"{c['sky_mean']:+.2f}, {c['water_mean']:+.2f} "
+                     f"(min {c['sky_min']:+.2f}, {c['water_min']:+.2f}; {c['cases']} cases)",
+                     c["sky_mean"] >= 0.9 and c["water_mean"] >= 0.9))
+        rows.append((f"control ({kind} refs): other regions <= 0.1 px", f"{c['others_px_max']:.3f}", c["others_px_max"] <= 0.1))
+    for speed in (0.25, 4.0):
+        ratio = video[f"speed_{speed}"]["mean"]
+        rows.append((f"speed {speed}x within 5 %", f"{ratio:.3f}", abs(ratio / speed - 1) <= 0.05))
+    curve = [point["full"]["heldout_moving_epe"] for point in results["curve"]]
+    rows.append(("learning curve falls (held-out moving EPE)", " -> ".join(f"{v:.3f}" for v in curve),
+                 curve[-1] < curve[0] and curve[-1] <= 1.05 * min(curve)))
+    minutes = results["seconds"]["total"] / 60
+    rows.append(("the benchmark within 35 minutes", f"{minutes:.1f} min", minutes <= 35))
+    return rows
+
 
 def print_tables(results: dict) -> None:
     models = list(results["models"])
-    print(f"\nheld-out clips: {results['heldout_clips']} (still camera), model grid {results['grid']} px; EPE in px of it")
-    print("| semantic | pixels (clips) | " + " | ".join(f"EPE {m}" for m in models)
-          + " | EPE zero motion | EPE stored DIS | " + " | ".join(f"cos {m}" for m in models) + " |")
-    print("|---" * (4 + 2 * len(models)) + "|")
-    first = results["models"][models[0]]["epe_px"]
-    for name in [*NAMED, "others"]:
-        if name not in first:
-            print(f"| {name} | 0 | " + " | ".join("-" for _ in models) + " | - | - | " + " | ".join("-" for _ in models) + " |")
-            continue
-        row = first[name]
-        print(f"| {name} | {row['pixels']} ({row['clips']}) | "
-              + " | ".join(f"{results['models'][m]['epe_px'][name]['epe_model']:.3f}" for m in models)
-              + f" | {row['epe_zero_motion']:.3f} | {row['epe_stored_dis']:.3f} | "
-              + " | ".join(f"{results['models'][m]['epe_px'][name]['cos_vs_truth_mean']:+.2f}" for m in models) + " |")
-    print("\n| model | masked PSNR (still photo) | speed 0.25x ratio | speed 4x ratio | control synthetic cos sky / water "
-          "(positive) | control real cos sky / water (positive) |")
-    print("|---|---|---|---|---|---|")
+    for where, table in (("heldout", "epe_px"), ("train", "train_epe_px")):
+        print(f"\n{where} clips: {results['clips'][where]} (still camera); one-step EPE, px of the {results['grid']} grid")
+        print("| semantic | pixels (clips) | " + " | ".join(f"EPE {m}" for m in models) + " | zero motion | stored DIS | "
+              + " | ".join(f"cos {m}" for m in models) + " |")
+        print("|---" * (4 + 2 * len(models)) + "|")
+        first = results["models"][models[0]][table]
+        for name in [n for n in (*MOVING, "others") if n in first]:
+            cells = [results["models"][m][table][name] for m in models]
+            print(f"| {name} | {first[name]['pixels']} ({first[name]['clips']}) | " + " | ".join(f"{c['epe_model']:.3f}" for c in cells)
+                  + f" | {first[name]['epe_zero_motion']:.3f} | {first[name]['epe_stored_dis']:.3f} | "
+                  + " | ".join(f"{c['cos_vs_truth_mean']:+.2f}" for c in cells) + " |")
+    print("\n| model | masked PSNR (still photo) | masked SSIM | drift px/step (worst) | drift over 32 frames (worst) "
+          "| speed 0.25x | speed 4x |\n|---|---|---|---|---|---|---|")
     for m in models:
-        r = results["models"][m]
-        c = r["control"]
+        v = results["models"][m]["video"]
+        print(f"| {m} | {v['psnr']['mean']:.2f} ({v['psnr_still']['mean']:.2f}) | {v['ssim']['mean']:.4f} | "
+              f"{v['per_step_max']['max']:.3f} | {v['accumulated']['max']:.3f} | {v['speed_0.25']['mean']:.3f} | "
+              f"{v['speed_4.0']['mean']:.3f} |")
+    print("\nlearning curve, one-step EPE over the moving semantics (held-out / train):")
+    for point in results["curve"]:
+        print(f"  step {point['step']}: " + ", ".join(f"{m} {point[m]['heldout_moving_epe']:.3f} / "
+                                                      f"{point[m]['train_moving_epe']:.3f}" for m in models))
+    print("\n| goal | measured | |\n|---|---|---|")
+    for row in results["goals"]:
+        print(f"| {row['goal']} | {row['measured']} | {'met' if row['met'] else 'MISSED'} |")
 
-        def ctl(s):
-            return "-" if s is None else (f"{s['cos_sky_mean']:+.2f} / {s['cos_water_mean']:+.2f} "
-                                          f"({s['cos_sky_positive']}/{s['cases']}, {s['cos_water_positive']}/{s['cases']})")
-        print(f"| {m} | {r['masked_psnr']:.2f} ({r['masked_psnr_still_photo']:.2f}) | "
-              f"{r['speed_ratio']['0.25']['mean']:.3f} | {r['speed_ratio']['4.0']['mean']:.3f} | "
-              f"{ctl(c['synthetic'])} | {ctl(c['real'])} |")
-    f = results["models"][models[0]]["psnr_frames_compared"]
-    print(f"\nmasked PSNR: generated frames 1..L vs the clip's kept frames, L = {f['min']}..{f['max']} "
-          f"(mean {f['mean']:.1f}): the held-out clips have fewer than 32 kept frames")
+
+def learning_curve(kept: dict[str, list[Path]], args, heldout: list[GTClip], train: list[GTClip]) -> list[dict]:
+    """The one-step EPE over the moving semantics, held-out and train, at every kept checkpoint."""
+    curve = []
+    with torch.no_grad():
+        for k in range(args.curve):
+            point = {"step": int(kept["full"][k].stem.split("_")[1])}
+            for variant, paths in kept.items():
+                model = load_model(paths[k])
+                point[variant] = {"heldout_moving_epe": moving_epe(epe_table(model, heldout, args.epe_pairs)),
+                                  "train_moving_epe": moving_epe(epe_table(model, train, args.epe_pairs))}
+            print(f"step {point['step']}: {point}", flush=True)
+            curve.append(point)
+    return curve
+
+
+def measure(checkpoints: dict, heldout: list[GTClip], train: list[GTClip], args) -> dict:
+    """Per model: the held-out EPE table, video scores, control; the training clips' EPE table."""
+    results = {}
+    with torch.no_grad():
+        for variant, path in checkpoints.items():
+            model = load_model(path)
+            video = video_scores(model, heldout, args.frames)
+            results[variant] = {
+                "checkpoint": str(path), "epe_px": epe_table(model, heldout, args.epe_pairs),
+                "train_epe_px": epe_table(model, train, args.epe_pairs),
+                "masked_psnr": video["psnr"]["mean"], "masked_psnr_still_photo": video["psnr_still"]["mean"],
+                "masked_ssim": video["ssim"]["mean"], "psnr_clips": len(heldout),
+                "psnr_frames_compared": video["frames_compared"],
+                "speed_ratio": {str(s): video[f"speed_{s}"] for s in (0.25, 4.0)},
+                "static_drift": {key: video[key] for key in ("per_step_max", "per_step_mean", "accumulated")},
+                "video": video, "control": control_scores(model, heldout)}
+            results["grid"] = model.config.image_size
+    return results
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=ROOT / "work" / "gt_benchmark")
-    p.add_argument("--videos", type=int, default=16, help="training videos (seed --train-seed)")
-    p.add_argument("--heldout-videos", type=int, default=8)
+    p.add_argument("--videos", type=int, default=64, help="training videos (seed --train-seed)")
+    p.add_argument("--heldout-per-category", type=int, default=4, help="held-out videos per synthetic category")
     p.add_argument("--train-seed", type=int, default=100)
     p.add_argument("--heldout-seed", type=int, default=200)
-    p.add_argument("--steps", type=int, default=700)
+    p.add_argument("--config", type=Path, default=ROOT / "pipelines" / "fgla_cpu_demo.toml")
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--curve", type=int, default=4, help="learning-curve points (checkpoints kept on the way)")
+    p.add_argument("--epe-pairs", type=int, default=4, help="pairs per clip for the one-step EPE")
+    p.add_argument("--train-clips", type=int, default=40, help="training clips measured for the generalization gap")
     p.add_argument("--runs-dir", type=Path, help="default OUT/runs; finished runs there are reused")
-    p.add_argument("--frames", type=int, default=32)
+    p.add_argument("--frames", type=int, default=32, help="generated frames per held-out clip (the input aside)")
     p.add_argument("--json", type=Path, help="default OUT/results.json")
     args = p.parse_args(argv)
+    log_every = load_config(args.config).optim.log_every
+    if args.curve < 1 or args.steps % args.curve or (args.steps // args.curve) % log_every:
+        p.error(f"--steps {args.steps} must split into --curve {args.curve} equal parts that are multiples of "
+                f"{args.config}'s log_every = {log_every}")
     torch.set_num_threads(2)
     t0 = time.time()
     out = args.out.resolve()
-    train_work = make_data(out, "train", args.videos, args.train_seed)
-    held_work = make_data(out, "heldout", args.heldout_videos, args.heldout_seed)
-    common = set(video_seeds(train_work).values()) & set(video_seeds(held_work).values())
-    assert not common, f"held-out videos also in training: {common}"
-    release = out / "releases" / "gt-train" / "1.0.0"
-    if not (release / "release.json").is_file():
-        run([BIN / "timelapse-d", "release", "create", "--work", train_work, "--name", "gt-train",
-             "--version", "1.0.0", "--root", out / "releases"])
+    release, heldout_works = make_datasets(out, args)
+    heldout = [c for work in heldout_works for c in still_clips(work)]
+    train = still_clips(out / "data" / "train", "train-*.tar")[:args.train_clips]
+    if not heldout or not train:
+        raise SystemExit(f"no still-camera clips to measure: {len(heldout)} held-out, {len(train)} training")
     t_data = time.time()
-    runs = (args.runs_dir or out / "runs").resolve()
-    ckpts = {v: train_model(release, runs, v, args.steps) for v in MODELS}
+    kept = train_models(release, (args.runs_dir or out / "runs").resolve(), args.config, args.steps, args.curve)
     t_train = time.time()
-    clips = heldout_clips(held_work)
-    results = {"command": " ".join(sys.argv), "train_videos": args.videos, "heldout_videos": args.heldout_videos,
-               "train_seed": args.train_seed, "heldout_seed": args.heldout_seed, "steps": args.steps,
-               "heldout_clips": len(clips), "categories": sorted({c[2] for c in clips}), "models": {}}
-    with torch.no_grad():
-        for variant, path in ckpts.items():
-            model = checkpoint.load(path, map_location="cpu").model.eval()
-            results["grid"] = model.config.image_size
-            results["models"][variant] = evaluate_model(model, clips, args.frames)
-            results["models"][variant]["control"] = control(model, clips, args.frames)
-            results["models"][variant]["checkpoint"] = str(path)
+    curve = learning_curve(kept, args, heldout, train)
+    results = {"command": " ".join(sys.argv), "args": {k: str(v) for k, v in vars(args).items()},
+               "clips": {"heldout": len(heldout), "train": len(train)},
+               "heldout_categories": {c: sum(i.category == c for i in heldout) for c in CATEGORIES},
+               "curve": curve}
+    measured = measure({variant: paths[-1] for variant, paths in kept.items()}, heldout, train, args)
+    results["grid"] = measured.pop("grid")
+    results["models"] = measured
     results["seconds"] = {"data": round(t_data - t0, 1), "train": round(t_train - t_data, 1),
-                          "evaluate": round(time.time() - t_train, 1), "total": round(time.time() - t0, 1)}
+                          "measure": round(time.time() - t_train, 1), "total": round(time.time() - t0, 1)}
+    results["goals"] = [{"goal": g, "measured": v, "met": m} for g, v, m in goals(results)]
     print_tables(results)
     print(f"\ntime: {results['seconds']}")
     target = args.json or out / "results.json"

@@ -3,9 +3,10 @@
 Shapes (S = the model's image_size, 256 at paper scale; H x W = the input photo's size; K = 6
 semantics, ``GROUPS``; D = latent_dim):
 
-1. latents   per semantic, a (D,) latent from a reference video (``latents_from_references``: the
-             encoder's latent averaged over the reference's pairs, or one chosen pair) or sampled
-             from a codebook (``fgla_model.codebook``); a semantic without one is STILL
+1. latents   per semantic, from a reference video (``latents_from_references``: the encoder's
+             latent of each of the reference's pairs, step t taking pair t (Algorithm 1), or their
+             mean, or one chosen pair) or sampled from a codebook (``fgla_model.codebook``); a
+             semantic without one is STILL
 2. masks     group ids of the input, (S, S), from the segmenter or a label PNG (``input_groups``),
              warped along with the frames (nearest) instead of re-segmenting each step
 3. generate  F_t = speed * P(L_t + I_hat_t) at S x S, normalised units, 0 on still semantics
@@ -48,13 +49,15 @@ from timelapse_d.resize import fit_frame, fit_groups
 from timelapse_d.segmentation import GROUPS, SEGMENTERS
 
 from . import checkpoint
-from .codebook import Codebook, average_latents, encode_pairs, resolve_device
+from .codebook import Codebook, average_latents, encode_pairs, resolve_device, step_latents
 from .model import FGLA
 from .render import check_output_path, side_by_side, write_animation
 from .warp import ACCUMULATION_MODES, accumulate_flow, identity_grid, normalised_to_pixels, warp
 
 DEFAULT_SEGMENTER, DEFAULT_EVERY = "segformer", 4
 REF_ALL = "all"
+PADDING = "reflection"  # content leaving an edge is followed in by its mirror image, not by the edge pixel smeared
+REF_LATENTS = ("per-step", "mean")
 
 
 @dataclasses.dataclass
@@ -222,14 +225,18 @@ def read_reference(path: str | Path, every: int, count: int) -> list[np.ndarray]
 
 
 @torch.no_grad()
-def reference_latents(model: FGLA, frames: list[np.ndarray], estimator, segmenter,
+def reference_latents(model: FGLA, frames: list[np.ndarray], estimator, segmenter, mode: str = "per-step",
                       pair: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """A reference's kept frames (any size, >= 2) -> per-semantic latents (K, D) and present (K,) bool.
+    """A reference's kept frames (any size, >= 2) -> per-semantic latents and present (K,) bool.
 
     The frames are squashed to the model's S x S (as the training data), the flow of each consecutive
-    pair estimated and its first frame segmented; each semantic's latent is the encoder's, averaged
-    over the pairs where the semantic is present (``pair``: that pair's latent alone).
+    pair estimated and its first frame segmented, and each pair encoded. ``mode`` "per-step": the
+    latents of every pair, (P, K, D) (Algorithm 1: step t of the animation takes the reference's
+    step t; a semantic missing from a pair takes its mean over the others); "mean": each semantic's
+    mean over the pairs where it is present, (K, D); ``pair``: that pair's latents alone, (K, D).
     """
+    if mode not in REF_LATENTS:
+        raise UsageError(f"reference latents must be one of {REF_LATENTS}, got {mode!r}")
     S = model.config.image_size
     pairs = len(frames) - 1
     if pair is not None and not 0 <= pair < pairs:
@@ -240,25 +247,30 @@ def reference_latents(model: FGLA, frames: list[np.ndarray], estimator, segmente
     flows = torch.stack([torch.from_numpy(estimator.estimate(small[i], small[i + 1])) for i in indices])  # (P,S,S,2)
     groups = torch.stack([torch.from_numpy(segmenter.segment(small[i]).astype(np.int64)) for i in indices])  # (P,S,S)
     device = next(model.parameters()).device
-    latents, present = encode_pairs(model, flows.permute(0, 3, 1, 2).to(device), groups.to(device))
-    z, p = average_latents(latents, present)  # (K, D), (K,)
-    return z.cpu(), p.cpu()
+    latents, present = encode_pairs(model, flows.permute(0, 3, 1, 2).to(device), groups.to(device))  # (P,K,D), (P,K)
+    if mode == "mean" or pair is not None:
+        z, anywhere = average_latents(latents, present)  # (K, D), (K,)
+    else:
+        z, anywhere = step_latents(latents, present)  # (P, K, D), (K,)
+    return z.cpu(), anywhere.cpu()
 
 
 def latents_from_references(model: FGLA, refs: dict[str, Path], estimator, segmenter, every: int,
-                            max_pairs: int = 32, pair: int | None = None) -> dict[str, torch.Tensor]:
-    """{"sky": a.mp4, "all": c.mp4, ...} -> semantic name -> latent (D,). ``all`` gives every semantic
-    present in its video; a named semantic takes its own reference's latent (over ``all``'s) and must
-    be present in it. Each video is read once: ``max_pairs`` + 1 frames, one in ``every``."""
+                            max_pairs: int = 32, mode: str = "per-step",
+                            pair: int | None = None) -> dict[str, torch.Tensor]:
+    """{"sky": a.mp4, "all": c.mp4, ...} -> semantic name -> latents, (P, D) per step or (D,) (``mode``,
+    ``pair``: ``reference_latents``). ``all`` gives every semantic present in its video; a named
+    semantic takes its own reference's latents (over ``all``'s) and must be present in it. Each video is
+    read once: ``max_pairs`` + 1 frames, one in ``every``."""
     computed: dict[Path, tuple[torch.Tensor, torch.Tensor]] = {}
     for path in refs.values():
         if path not in computed:
             computed[path] = reference_latents(model, read_reference(path, every, max_pairs + 1), estimator,
-                                               segmenter, pair)
+                                               segmenter, mode, pair)
     latents = {}
     if REF_ALL in refs:
         z, present = computed[refs[REF_ALL]]
-        latents = {name: z[k] for k, name in enumerate(GROUPS) if present[k]}
+        latents = {name: z[..., k, :] for k, name in enumerate(GROUPS) if present[k]}
     for name, path in refs.items():
         if name == REF_ALL:
             continue
@@ -266,7 +278,7 @@ def latents_from_references(model: FGLA, refs: dict[str, Path], estimator, segme
         if not present[GROUPS.index(name)]:
             raise UsageError(f"--ref {name}={path}: the segmenter finds no {name} in the reference's sampled "
                              f"frames; choose a video showing {name}")
-        latents[name] = z[GROUPS.index(name)]
+        latents[name] = z[..., GROUPS.index(name), :]
     return latents
 
 
@@ -275,11 +287,27 @@ def latents_from_references(model: FGLA, refs: dict[str, Path], estimator, segme
 
 
 def warp_groups(groups: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Backward-warp group ids (B, H, W) int64 by a normalised flow (B, 2, H, W), nearest, border."""
+    """Backward-warp group ids (B, H, W) int64 by a normalised flow (B, 2, H, W), nearest, as the frames are."""
     B, H, W = groups.shape
     grid = identity_grid(B, H, W, flow.device, torch.float32) + flow.permute(0, 2, 3, 1).float()  # (B, H, W, 2)
-    out = F.grid_sample(groups[:, None].float(), grid, mode="nearest", padding_mode="border", align_corners=False)
+    out = F.grid_sample(groups[:, None].float(), grid, mode="nearest", padding_mode=PADDING, align_corners=False)
     return out[:, 0].long()  # (B, H, W)
+
+
+def latent_steps(latents: dict[str, torch.Tensor], D: int, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Semantic name -> (D,) or (P, D) latents -> each step's latent matrix (steps, K, D), zero for the
+    semantics not given, and which semantics move (K,) bool. A (P, D) sequence repeats from its start."""
+    z = torch.zeros(steps, len(GROUPS), D)  # (T, K, D)
+    moving = torch.zeros(len(GROUPS), dtype=torch.bool)  # (K,)
+    for name, latent in latents.items():
+        if name not in GROUPS:
+            raise ValueError(f"unknown semantic {name!r}; known: {', '.join(GROUPS)}")
+        if latent.dim() not in (1, 2) or latent.shape[-1] != D or latent.numel() == 0:
+            raise ValueError(f"the {name} latent must have shape ({D},) or (P, {D}) (latent_dim), got {tuple(latent.shape)}")
+        rows = latent.detach().float().cpu().reshape(-1, D)  # (P, D)
+        z[:, GROUPS.index(name)] = rows[torch.arange(steps) % len(rows)]
+        moving[GROUPS.index(name)] = True
+    return z, moving
 
 
 @torch.no_grad()
@@ -288,7 +316,8 @@ def animate(model: FGLA, image: np.ndarray, groups: np.ndarray, latents: dict[st
     """Yield ``frames`` frames of the animated ``image`` (H, W, 3) uint8, frame 0 being ``image`` itself.
 
     ``groups``: the image's group ids (any size, squashed nearest to S x S); ``latents``: semantic name
-    -> (D,) latent, the others stay still; ``speed`` > 0 scales every step's flow; ``accumulate``:
+    -> (D,) latent for every step, or (P, D) latents, step t taking row t mod P (a reference's own
+    steps, Algorithm 1); the others stay still; ``speed`` > 0 scales every step's flow; ``accumulate``:
     "compose" or "sum". The model runs on its own device, in eval mode.
     """
     if frames < 1:
@@ -298,39 +327,32 @@ def animate(model: FGLA, image: np.ndarray, groups: np.ndarray, latents: dict[st
     if accumulate not in ACCUMULATION_MODES:
         raise ValueError(f"accumulate must be one of {ACCUMULATION_MODES}, got {accumulate!r}")
     model.eval()
-    device, S, D = next(model.parameters()).device, model.config.image_size, model.config.latent_dim
+    device, S = next(model.parameters()).device, model.config.image_size
     H, W = image.shape[:2]
-    z = torch.zeros(1, len(GROUPS), D, device=device)  # (1, K, D)
-    moving = torch.zeros(len(GROUPS), dtype=torch.bool, device=device)  # (K,)
-    for name, latent in latents.items():
-        if name not in GROUPS:
-            raise ValueError(f"unknown semantic {name!r}; known: {', '.join(GROUPS)}")
-        if tuple(latent.shape) != (D,):
-            raise ValueError(f"the {name} latent must have shape ({D},) (latent_dim), got {tuple(latent.shape)}")
-        z[0, GROUPS.index(name)] = latent.to(device)
-        moving[GROUPS.index(name)] = True
+    z, moving = latent_steps(latents, model.config.latent_dim, max(frames - 1, 1))  # (T, K, D), (K,)
+    z, moving = z.to(device), moving.to(device)
 
     full = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float()  # (1, 3, H, W) in [0, 255]
     small = torch.from_numpy(fit_frame(image, (S, S))).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
     groups0 = torch.from_numpy(fit_groups(groups, (S, S)).astype(np.int64)).to(device)[None]  # (1, S, S)
     yield AnimationFrame(frame=image, flow=torch.zeros(2, S, S))
     accumulated = None  # A_{t-1}, (1, 2, S, S) normalised
-    for _ in _progress(range(1, frames), progress):
-        current = small if accumulated is None else warp(small, accumulated)  # I_hat_t at S x S, from I_0
+    for t in _progress(range(frames - 1), progress):
+        current = small if accumulated is None else warp(small, accumulated, PADDING)  # I_hat_t at S x S, from I_0
         current_groups = groups0 if accumulated is None else warp_groups(groups0, accumulated)  # (1, S, S)
-        step = model.generate(current, current_groups, z) * speed  # (1, 2, S, S) F_t
+        step = model.generate(current, current_groups, z[t][None]) * speed  # (1, 2, S, S) F_t
         step = step * moving[current_groups][:, None]  # still semantics do not move
         accumulated = accumulate_flow(accumulated, step, accumulate)
         # a normalised flow is resolution-independent: upsample A_t, no value rescaling
         upsampled = F.interpolate(accumulated, size=(H, W), mode="bilinear", align_corners=False)  # (1, 2, H, W)
-        frame = warp(full, upsampled).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)  # (H, W, 3)
+        frame = warp(full, upsampled, PADDING).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)  # (H, W, 3)
         yield AnimationFrame(frame=frame.cpu().numpy(), flow=step[0].cpu())
 
 
 def _progress(steps, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(steps, disable=not enabled, unit="frame", initial=1, total=len(steps) + 1)
+    return tqdm(steps, disable=not enabled, unit="frame")
 
 
 def flow_panel(flow: torch.Tensor) -> np.ndarray:
@@ -365,7 +387,10 @@ def add_animate_arguments(parser: argparse.ArgumentParser) -> None:
                         help="motion (px of the model's grid) drawn at full colour (default: the largest step, "
                              "speed x image_size / (2 c))")
     parser.add_argument("--ref-pairs", type=int, default=32, help="pairs read from each reference (default: 32)")
-    parser.add_argument("--ref-pair", type=int, help="use this pair of each reference instead of the mean over pairs")
+    parser.add_argument("--ref-latents", choices=REF_LATENTS, default="per-step",
+                        help="step t takes the reference's step t, repeating it when shorter (per-step, "
+                             "Algorithm 1; default), or each semantic's mean over the reference's pairs (mean)")
+    parser.add_argument("--ref-pair", type=int, help="use this pair of each reference at every step")
     parser.add_argument("--flow", help="flow estimator for references (default: the training data's, else dis)")
     parser.add_argument("--flow-params", type=json.loads, help="its parameters as JSON (default: the training data's)")
     parser.add_argument("--segmenter", help="segmenter (default: the training data's, else segformer)")
@@ -417,7 +442,7 @@ def run_animate(args: argparse.Namespace) -> int:
     latents = codebook.sample(args.seed) if codebook is not None else {}
     if refs:
         latents.update(latents_from_references(state.model, refs, prep.build_estimator(), segmenter, prep.every,
-                                               args.ref_pairs, args.ref_pair))
+                                               args.ref_pairs, args.ref_latents, args.ref_pair))
 
     # 2-5. animate and write
     S = state.config.image_size

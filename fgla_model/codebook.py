@@ -93,6 +93,14 @@ def average_latents(latents: torch.Tensor, present: torch.Tensor) -> tuple[torch
     return total / counts.clamp(min=1)[:, None], counts > 0
 
 
+def step_latents(latents: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """latents (P, K, D), present (P, K) -> each pair's latents, a semantic missing from a pair taking its
+    mean over the pairs where it is present (the latents of animation steps, Algorithm 1), (P, K, D),
+    and present in any pair (K,)."""
+    mean, anywhere = average_latents(latents, present)  # (K, D), (K,)
+    return torch.where(present[..., None], latents, mean), anywhere
+
+
 def clip_pair_inputs(clip: ClipSample, indices: list[int], size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The flows and first-frame masks of a clip's pairs ``indices``, resized to size x size:
     flows (P, 2, size, size) pixels of that grid, groups (P, size, size) int64."""

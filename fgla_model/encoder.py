@@ -19,6 +19,10 @@ Choices where the paper is silent:
   to the flow's magnitude (F and 2F would give the same latent). Every later conv layer has
   InstanceNorm + LeakyReLU(0.1); the 1x1 output layer has neither (a norm there would pin every
   latent's mean to zero).
+- ``norm=False`` (``FGLAConfig.encoder_norm``) drops every InstanceNorm: a deviation from §4.2 chosen
+  by measurement. Even from the second layer on, the norm leaves E nearly blind to the magnitude: a
+  region of uniform motion gives spatially constant features, whose value the norm removes, so
+  references of 0.5 and 8 px give nearly the same latent (docs/model.md, "Measured deviations").
 - E's InstanceNorm is masked: mean and variance over the valid positions of the current mask only,
   invalid positions stay 0, so a semantic's latent depends only on the flow inside its mask
   (plain InstanceNorm would mix in the zeros of the holes). No affine parameters (PyTorch's default).
@@ -64,9 +68,9 @@ class FineGrainedEncoder(nn.Module):
     """E: per-semantic latents from a fully partial-convolution network, all semantics in one pass."""
 
     def __init__(self, num_semantics: int = 6, latent_dim: int = 2, base_channels: int = 64,
-                 depth: int = 4, max_channels: int = 512):
+                 depth: int = 4, max_channels: int = 512, norm: bool = True):
         super().__init__()
-        self.num_semantics = num_semantics
+        self.num_semantics, self.norm = num_semantics, norm
         channels = layer_channels(base_channels, depth, max_channels)
         self.convs = nn.ModuleList(
             PartialConv2d(c_in, c_out, kernel_size=3, stride=2, padding=1)
@@ -82,7 +86,7 @@ class FineGrainedEncoder(nn.Module):
         m = masks.reshape(B * K, 1, h, w).to(flow_px.dtype)  # (B*K, 1, h, w)
         for i, conv in enumerate(self.convs):
             x, m = conv(x, m)
-            if i > 0:
+            if i > 0 and self.norm:
                 x = masked_instance_norm(x, m)
             x = F.leaky_relu(x, LEAKY_SLOPE)  # LeakyReLU(0) = 0: holes stay 0
         x, m = self.head(x, m)  # (B*K, D, h', w'), 0 outside the mask
@@ -95,14 +99,14 @@ class PlainEncoder(nn.Module):
     """The "w/o LM" ablation: a CNN on flow + masks (2 + K channels), one latent per frame."""
 
     def __init__(self, num_semantics: int = 6, latent_dim: int = 2, base_channels: int = 64,
-                 depth: int = 4, max_channels: int = 512):
+                 depth: int = 4, max_channels: int = 512, norm: bool = True):
         super().__init__()
         self.num_semantics = num_semantics
         channels = layer_channels(base_channels, depth, max_channels)
         layers: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip([2 + num_semantics, *channels[:-1]], channels)):
             layers.append(nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1))
-            if i > 0:
+            if i > 0 and norm:
                 layers.append(nn.InstanceNorm2d(c_out))
             layers.append(nn.LeakyReLU(LEAKY_SLOPE))
         layers.append(nn.Conv2d(channels[-1], latent_dim, kernel_size=1))

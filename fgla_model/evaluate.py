@@ -75,7 +75,7 @@ def _load_networks(weights: MetricWeights, device: torch.device) -> tuple[dict, 
     return networks, missing
 
 
-def _frames_tensor(frames: list[np.ndarray]) -> torch.Tensor:
+def frames_tensor(frames: list[np.ndarray]) -> torch.Tensor:
     """T x (H, W, 3) uint8 -> (T, 3, H, W) float in [-1, 1]."""
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1
 
@@ -106,13 +106,13 @@ def evaluate_checkpoint(path: str | Path, test_shards: list[str], train_shards: 
     fvd_frames = min(frames, min(len(clip) for clip in clips))
     for index, clip in enumerate(tqdm(clips, desc=f"evaluate {Path(path).name}", unit="clip", disable=not progress)):
         real = [fit_frame(clip.frame(i), (size, size)) for i in range(min(frames, len(clip)))]
-        real_t = _frames_tensor(real)  # (L + 1, 3, S, S)
+        real_t = frames_tensor(real)  # (L + 1, 3, S, S)
         static = static_mask(real_t)  # (1, S, S)
         first_frames.append(real_t[0])
         for run in range(samples):
             latents = book.sample(_run_seed(seed, index, run))
             video = [f.frame for f in animate(model, real[0], fit_groups(clip.groups(0), (size, size)), latents, frames)]
-            fake_t = _frames_tensor(video)  # (frames, 3, S, S)
+            fake_t = frames_tensor(video)  # (frames, 3, S, S)
             length = len(real) - 1
             if length:
                 psnr.append(masked_psnr(fake_t[1:length + 1], real_t[1:], static).mean().item())

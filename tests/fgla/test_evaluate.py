@@ -80,24 +80,41 @@ def test_the_command_writes_markdown_and_json(setting):
     assert "| model0 |" in out.with_suffix(".md").read_text()
 
 
-def test_the_report_page_links_what_exists_and_names_missing_scores(setting, precomputed_run, tmp_path):
+def test_the_report_page_shows_each_showcased_clip_and_names_missing_scores(setting, precomputed_run, tmp_path):
+    import math
+
     import cv2
     import numpy as np
 
     from fgla_model.report import bar_chart_svg, write_report
+    from fgla_model.showcase import showcase_clip
+    from timelapse_d.resize import fit_groups
+    from timelapse_d.segmentation import GROUPS
+    from timelapse_d.shards import ClipSample, read_samples
 
     assert bar_chart_svg({"cloud": 3, "water": 1}, "per category").count("<rect") == 2
     run = tmp_path / "run"
     run.mkdir()
     cv2.imwrite(str(run / "losses.png"), np.zeros((4, 4, 3), np.uint8))
-    picture = tmp_path / "flow.png"
-    cv2.imwrite(str(picture), np.zeros((4, 4, 3), np.uint8))
+    model = checkpoint.load(setting["checkpoints"][0]).model.eval()
+    shard = sorted((precomputed_run / "shards").glob("*.tar"))[0]
+    clip = ClipSample(next(read_samples(shard)))
+    shown = showcase_clip(model, clip, tmp_path, 0, frames=6)
+    assert shown["real_frames"] == min(7, len(clip))
+    S = model.config.image_size
+    has_static_ground = (fit_groups(clip.groups(0), (S, S)) == GROUPS.index("others")).any()
+    assert math.isnan(shown["drift"]["accumulated"]) != has_static_ground  # NaN exactly when there is none
+    gif = cv2.VideoCapture(str(shown["gif"]))
+    gif_frames = [frame for ok, frame in iter(gif.read, (False, None))]
+    assert len(gif_frames) == 7 and gif_frames[0].shape[:2] == (S, 3 * S)  # real | generated | flow, input + 6
+    for key in ("flow_png", "static_png"):
+        assert cv2.imread(str(shown[key])).shape[:2] == (S, 3 * S)
     evaluation = evaluate(setting["checkpoints"][:1], setting["release"], frames=3, samples=1, device="cpu",
                           progress=False)
-    page = write_report(tmp_path / "report.html", precomputed_run, setting["release"], run, [picture], [],
-                        evaluation)
+    page = write_report(tmp_path / "report.html", precomputed_run, setting["release"], run, [shown], evaluation)
     text = page.read_text()
-    for heading in ("Pipeline", "Dataset", "Training", "Flow", "Animations", "Metrics"):
+    for heading in ("Pipeline", "Dataset", "Training", "Test clips animated", "Metrics"):
         assert f"<h2>{heading}</h2>" in text
-    assert "src='run/losses.png'" in text and "src='flow.png'" in text
+    assert "src='run/losses.png'" in text and "src='clip_0.gif'" in text and "src='clip_0_static.png'" in text
+    assert f"<h3>{clip.key}</h3>" in text and "static ground: largest step" in text
     assert "fid: missing, no weights given" in text and "<svg" in text

@@ -81,6 +81,30 @@ def test_encoder_sees_the_flow_magnitude(encoder):
     assert (encoder(2 * flow, masks) - encoder(flow, masks)).abs().max() > 1e-4
 
 
+@pytest.mark.parametrize("norm", [True, False])
+def test_instance_norm_makes_the_encoder_blind_to_the_magnitude(norm):
+    """With its biases at 0, E without InstanceNorm is positively homogeneous, E(2F) = 2 E(F): the latent
+    carries the speed. With the paper's InstanceNorm the scale is divided out: E(2F) = E(F) (docs/model.md)."""
+    torch.manual_seed(0)
+    encoder = FineGrainedEncoder(base_channels=4, depth=3, norm=norm)
+    for module in encoder.modules():
+        if getattr(module, "bias", None) is not None:
+            torch.nn.init.zeros_(module.bias)
+    flow, masks = encoder_inputs()
+    torch.testing.assert_close(encoder(2 * flow, masks), (1 if norm else 2) * encoder(flow, masks),
+                               atol=1e-3, rtol=1e-3)
+
+
+def test_still_semantics_get_exactly_zero_flow():
+    torch.manual_seed(0)
+    model = FGLA(FGLAConfig(**TINY, c=1.0, still_semantics=["others"]))
+    groups = groups_with_all_semantics(2, 32)
+    flow = model.generate(torch.rand(2, 3, 32, 32) * 2 - 1, groups, torch.randn(2, 6, 2))  # (2, 2, 32, 32)
+    still = (groups == 5)[:, None].expand_as(flow)
+    assert (flow[still] == 0).all() and (flow[~still] != 0).all()
+    assert model.config.still_semantics == ("others",)  # a TOML list becomes a tuple
+
+
 def test_plain_encoder_gives_one_latent_everywhere():
     torch.manual_seed(0)
     plain = PlainEncoder(base_channels=4, depth=2)
@@ -164,6 +188,9 @@ def test_model_validates_input_sizes():
     ({"c": 0.5}, "c must be >= 1 .* got 0.5"),
     ({"encoder_depth": 0}, "encoder_depth must be a positive int, got 0"),
     ({"encoder_size": 512}, "encoder_size = 512 must not exceed image_size = 256"),
+    ({"still_semantics": ["ground"]}, "still_semantics: unknown semantic 'ground'"),
+    ({"still_semantics": "others"}, "still_semantics must be a list of semantics, e.g. \\['others'\\]"),
+    ({"encoder_norm": "no"}, "encoder_norm must be true or false, got 'no'"),
 ])
 def test_config_errors_name_the_offending_value(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -2,6 +2,7 @@
 import dataclasses
 import itertools
 import json
+import math
 import os
 import shutil
 import signal
@@ -52,18 +53,19 @@ batch_size = 4
 steps = {steps}
 log_every = {log_every}
 checkpoint_every = {checkpoint_every}
+{optim}
 """
 
 
-def tiny_config(path, steps=8, log_every=2, checkpoint_every=4, model="", loss="", data=""):
+def tiny_config(path, steps=8, log_every=2, checkpoint_every=4, model="", loss="", data="", optim=""):
     path.write_text(TINY.format(steps=steps, log_every=log_every, checkpoint_every=checkpoint_every, model=model,
-                                loss=loss, data=data))
+                                loss=loss, data=data, optim=optim))
     return path
 
 
 @pytest.fixture(scope="module")
 def release(precomputed_run, tmp_path_factory):
-    """The precomputed run's release n@1.0.0 (5 train clips in 2 shards, 96x96)."""
+    """The precomputed run's release n@1.0.0 (a few train clips in 2 shards, 96x96)."""
     base = tmp_path_factory.mktemp("train_release")
     shutil.copytree(precomputed_run, base / "work", symlinks=True)
     assert timelapse_main(["release", "create", "--work", str(base / "work"), "--name", "n", "--version", "1.0.0",
@@ -104,7 +106,10 @@ def test_config_errors_name_the_key_and_the_file(tmp_path, capsys):
     assert "bad.toml" in err and "'image_sise'" in err and "[model]" in err
     for text, words in (("[modle]\n", ("'modle'",)), ("[optim]\nsteps = 1\nepochs = 2\n", ("exactly one of steps",)),
                         ("[optim]\nsteps = 2\nlog_every = 3\n", ("checkpoint_every", "multiple")),
-                        ("[data]\nflip_prob = 2.0\n[optim]\nsteps = 1\n", ("flip_prob", "2.0"))):
+                        ("[data]\nflip_prob = 2.0\n[optim]\nsteps = 1\n", ("flip_prob", "2.0")),
+                        ("[optim]\nsteps = 1\nlr_schedule = \"step\"\n", ("lr_schedule", "'step'")),
+                        ("[optim]\nsteps = 1\nkeep_every = 3\n", ("keep_every", "multiple of checkpoint_every")),
+                        ("[optim]\nsteps = 1\ncheckpoint_every = 0\n", ("checkpoint_every", "positive int"))):
         with pytest.raises(ValueError) as error:
             parse_config(text, "x.toml")
         assert "x.toml" in str(error.value) and all(word in str(error.value) for word in words)
@@ -145,7 +150,8 @@ def test_a_stopped_run_resumes_to_the_same_weights_and_records_its_release(relea
                                                             rel=1e-5)
     record = json.loads((tmp_path / "parts" / "run.json").read_text())
     assert record["release"]["name"] == "n" and record["release"]["version"] == "1.0.0"
-    assert record["release"]["train_samples"] == 5 and record["resumed"][0]["from_step"] == 4
+    train_samples = json.loads((release / "release.json").read_text())["counts"]["per_split"]["train"]
+    assert record["release"]["train_samples"] == train_samples and record["resumed"][0]["from_step"] == 4
     assert record["finished"]["step"] == 8 and record["total_steps"] == 8
     assert (tmp_path / "parts" / "config.toml").read_text() == config.read_text()
     assert (tmp_path / "parts" / "losses.png").read_bytes().startswith(b"\x89PNG")
@@ -155,6 +161,27 @@ def test_a_stopped_run_resumes_to_the_same_weights_and_records_its_release(relea
     other = tiny_config(tmp_path / "other.toml", steps=9)
     assert train(release, other, tmp_path / "parts", "--resume") == 2
     assert "differs from the run's own" in capsys.readouterr().err
+
+
+def test_a_cosine_schedule_resumes_exactly_and_kept_checkpoints_stay(release, tmp_path):
+    config = tiny_config(tmp_path / "c.toml", steps=8, log_every=2, checkpoint_every=4,
+                         optim='lr_schedule = "cosine"\nkeep_every = 4')
+    assert train(release, config, tmp_path / "whole") == 0
+    whole = tmp_path / "whole"
+    assert sorted(p.name for p in whole.glob("checkpoint_*.pt")) == ["checkpoint_4.pt", "checkpoint_8.pt"]
+    assert (whole / "checkpoint_8.pt").read_bytes() == (whole / "checkpoint.pt").read_bytes()
+    lrs = [group["lr"] for group in checkpoint.load(whole / "checkpoint.pt").extra["optimizer"]["param_groups"]]
+    assert lrs == [pytest.approx(3e-3 * (1 + math.cos(math.pi * 7 / 8)) / 2)]  # the rate of the last step
+    # a run stopped after its step-4 checkpoint, resumed: the same weights as the uninterrupted run
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for name in ("config.toml", "run.json", "losses.csv"):
+        shutil.copyfile(whole / name, parts / name)
+    shutil.copyfile(whole / "checkpoint_4.pt", parts / "checkpoint.pt")
+    assert main(["train", "--release", str(release), "--out", str(parts), "--resume", "--device", "cpu",
+                 "--no-progress"]) == 0
+    resumed, uninterrupted = final_weights(parts), final_weights(whole)
+    assert all(torch.allclose(uninterrupted[name], resumed[name], rtol=1e-5, atol=1e-7) for name in resumed)
 
 
 def test_a_run_killed_with_sigkill_resumes_exactly(release, tmp_path):
@@ -208,11 +235,12 @@ def test_a_few_hundred_steps_overfit_the_tiny_release(release, tmp_path):
                         seed=99, batch_size=1)
     error = zero = 0.0
     with torch.no_grad():
-        for example in itertools.islice(iter(stream), 40):  # 8 epochs of the 5 clips, pairs drawn anew
+        for example in itertools.islice(iter(stream), 40):  # several epochs of the train clips, pairs drawn anew
             out = model(example["frame"][None], example["groups"][None], example["encoder_flow"][None],
                         example["encoder_masks"][None])
             error += (normalised_to_pixels(out.flow)[0] - example["flow"]).norm(dim=0).mean().item()
             zero += example["flow"].norm(dim=0).mean().item()
-    assert error / zero < 0.5  # measured 0.23 (EPE in pixels of the 32x32 grid vs no motion)
+    print(f"overfit: EPE {error / 40:.3f} px against {zero / 40:.3f} for no motion (32x32 grid), ratio {error / zero:.2f}")
+    assert error / zero < 0.5  # measured 0.37 (EPE in pixels of the 32x32 grid vs no motion)
     rows = read_loss_rows(tmp_path / "run")
     assert rows[-1]["total"] < 0.5 * rows[0]["total"]

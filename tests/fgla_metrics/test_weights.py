@@ -1,7 +1,13 @@
+import hashlib
+import io
+import re
+
 import pytest
 import torch
+from fault_server import FaultServer
 from torch import nn
 
+from fgla_model.metrics import FIDInceptionV3
 from fgla_model.metrics.weights import MissingWeights, WeightsMismatch, download_state_dict, load_into, read_state_dict
 
 
@@ -29,6 +35,37 @@ def test_download_reads_through_the_hub_cache(tmp_path, monkeypatch):
     state = download_state_dict((tmp_path / "served.pth").as_uri())
     assert torch.equal(state["weight"], torch.arange(3.0))
     assert (tmp_path / "torch" / "hub" / "checkpoints" / "served.pth").is_file()
+    (tmp_path / "page.pth").write_text("<html>not a checkpoint</html>")
+    with pytest.raises(WeightsMismatch, match="page.pth: not a state dict"):
+        download_state_dict((tmp_path / "page.pth").as_uri())
+
+
+def test_a_download_with_the_wrong_sha256_is_missing_weights_and_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    buffer = io.BytesIO()
+    torch.save({"weight": torch.arange(3.0)}, buffer)
+    data = buffer.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    wrong = "00000000"
+    assert not digest.startswith(wrong)
+    files = {f"served-{wrong}.pth": data, f"served-{digest[:8]}.pth": data,
+             "pt_inception-2015-12-05-6726825d.pth": data}
+    cache = tmp_path / "torch" / "hub" / "checkpoints"
+    with FaultServer(files) as server:
+        url = f"{server.url}/ok/served-{wrong}.pth"
+        with pytest.raises(MissingWeights, match=rf"{re.escape(url)} \(sha256 of the download does not match") as caught:
+            download_state_dict(url, check_hash=True)
+        assert caught.value.source == url
+        assert digest in str(caught.value)
+        assert not any(cache.iterdir())  # the bad download is not kept
+        # the scores' loaders check the hash and say so too
+        url = f"{server.url}/ok/pt_inception-2015-12-05-6726825d.pth"
+        with pytest.raises(MissingWeights, match="pt_inception-2015-12-05-6726825d.pth .*sha256"):
+            FIDInceptionV3.from_hub(url)
+        # the right prefix passes, and the file stays in the cache
+        state = download_state_dict(f"{server.url}/ok/served-{digest[:8]}.pth", check_hash=True)
+    assert torch.equal(state["weight"], torch.arange(3.0))
+    assert sorted(path.name for path in cache.iterdir()) == [f"served-{digest[:8]}.pth"]
 
 
 def test_a_file_that_is_not_a_state_dict_is_a_mismatch(tmp_path):

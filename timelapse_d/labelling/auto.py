@@ -6,22 +6,26 @@ move, categories from the source's tags that are among the paper's 13.
 
     >>> auto_label({"camera_motion_score": 0.1, "motion_strength": 0.5}, ["cloud", "sunset"])
     {'camera_motion': 'none', 'usable': True, 'categories': ['cloud']}
+    >>> still = {"camera_motion_score": 0.0, "motion_strength": 0.02}   # a still camera, a scene that barely moves
+    >>> auto_label(still, [])["usable"], auto_label(still, [], CameraMotionThresholds(min_strength=0.0))["usable"]
+    (False, True)
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from timelapse_d.camera_motion import barely_moves, camera_verdict
+from timelapse_d.camera_motion import CameraMotionThresholds, barely_moves, camera_verdict
 from timelapse_d.labelling.project import CATEGORIES
 from timelapse_d.manifest import read_rows
 
 AUTO = "auto"
 
 
-def auto_label(clip: dict, tags: list[str] | None) -> dict:
-    camera = camera_verdict(clip)
+def auto_label(clip: dict, tags: list[str] | None,
+               thresholds: CameraMotionThresholds = CameraMotionThresholds()) -> dict:
+    camera = camera_verdict(clip, thresholds)
     wanted = set(tags or ())
-    return {"camera_motion": camera, "usable": camera == "none" and not barely_moves(clip),
+    return {"camera_motion": camera, "usable": camera == "none" and not barely_moves(clip, thresholds),
             "categories": [category for category in CATEGORIES if category in wanted]}
 
 

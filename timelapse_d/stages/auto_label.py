@@ -2,6 +2,7 @@
 
     [[stages]]
     stage = "auto-label"
+    min_motion_strength = 0.05   # px per frame; below it a still-camera clip "barely moves" (not usable)
 
 One ``labels`` row per ok clip with ``annotator = label_source = "auto"``: camera motion from
 ``camera_verdict``, usable when the camera is still and the scene does move, categories from the
@@ -13,13 +14,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from timelapse_d.camera_motion import CameraMotionThresholds
 from timelapse_d.labelling.auto import AUTO, auto_label, clip_tags
 from timelapse_d.stages.base import Stage, StageContext
 
 
 @dataclass(frozen=True)
 class AutoLabelConfig:
-    pass  # the thresholds are those of timelapse_d.camera_motion
+    """The camera-motion thresholds are those of ``timelapse_d.camera_motion``, but for the "barely moves"
+    one: 0 keeps every still-camera clip (the model benchmark does, to keep every synthetic category)."""
+
+    min_motion_strength: float = CameraMotionThresholds.min_strength
+
+    def __post_init__(self):
+        if not self.min_motion_strength >= 0:
+            raise ValueError(f"min_motion_strength must be >= 0, got {self.min_motion_strength}")
 
 
 class AutoLabelStage(Stage):
@@ -28,6 +37,10 @@ class AutoLabelStage(Stage):
     output_table = "labels"
     input_key = "clip_id"
     Config = AutoLabelConfig
+
+    @property
+    def thresholds(self) -> CameraMotionThresholds:
+        return CameraMotionThresholds(min_strength=self.config.min_motion_strength)
 
     def plan(self, work: str) -> list[dict]:
         tags = clip_tags(work)
@@ -38,7 +51,7 @@ class AutoLabelStage(Stage):
 
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
         return [{"clip_id": item["clip_id"], "annotator": AUTO, "status": "ok", "error": "",
-                 **auto_label(item, item["tags"]), "label_source": AUTO, "needs_review": False,
+                 **auto_label(item, item["tags"], self.thresholds), "label_source": AUTO, "needs_review": False,
                  "labelled_at": datetime.now(timezone.utc)}]
 
     def failed_rows(self, item: dict, error: str) -> list[dict]:

@@ -32,7 +32,7 @@ def _build_cloud(rng: np.random.Generator, g: ShotGeometry, pal: SkyPalette) -> 
     lo, hi = g.x_range()
     far = random_curve(rng, lo, hi, float(rng.uniform(0.3, 0.8)) * W)
     far_amp = float(rng.uniform(0.05, 0.2)) * H
-    layers = [sky_layer(rng, g, pal, horizon, (1.5, 4.5)),
+    layers = [sky_layer(rng, g, pal, horizon, (0.6, 1.6)),
               hills_layer(rng, g, pal, lambda x: horizon - far_amp * np.clip(0.55 + 0.35 * far(x), 0.05, 1.3),
                           GROUNDS["slate" if rng.random() < 0.5 else "rock"], haze=float(rng.uniform(0.3, 0.55)))]
     if rng.random() < 0.5:
@@ -51,7 +51,7 @@ def _build_water(rng: np.random.Generator, g: ShotGeometry, pal: SkyPalette) -> 
     u, W, H = g.unit, g.width, g.height
     horizon = float(rng.uniform(0.32, 0.55)) * H
     lo, hi = g.x_range()
-    layers = [sky_layer(rng, g, pal, horizon, (0.8, 3.0))]
+    layers = [sky_layer(rng, g, pal, horizon, (0.3, 1.0))]
 
     motion = random_ripple(rng, g, horizon, float(rng.uniform(0.2, 1.0)), (0.4, 1.2))
     deep = jittered_colour(rng, WATERS[int(rng.integers(len(WATERS)))], 8)
@@ -111,7 +111,7 @@ def _build_waterfall(rng: np.random.Generator, g: ShotGeometry, pal: SkyPalette)
     def centre(y):
         return xc + 3.0 * u * wiggle_c(y)
 
-    fall = Fall(speed=float(rng.uniform(4.0, 9.0)) * u, t_mid=g.t_mid, wobble=0.4 * u,
+    fall = Fall(speed=float(rng.uniform(1.0, 2.5)) * u, t_mid=g.t_mid, wobble=0.4 * u,
                 k=2 * math.pi / (float(rng.uniform(30, 60)) * u), omega=float(rng.uniform(0.3, 0.8)),
                 phase=float(rng.uniform(0, 2 * math.pi)))
     foam_dark, foam_light = jittered_colour(rng, (120, 140, 146), 8), jittered_colour(rng, (246, 248, 250), 3)
@@ -124,7 +124,7 @@ def _build_waterfall(rng: np.random.Generator, g: ShotGeometry, pal: SkyPalette)
         return mix(foam_dark, foam_light, bright), None
 
     layers = [LayerSpec("waterfall", WATERFALL, fall, paint_fall),
-              sky_layer(rng, g, pal, sky_bottom, (0.8, 3.0), bottom=sky_bottom)]
+              sky_layer(rng, g, pal, sky_bottom, (0.3, 1.0), bottom=sky_bottom)]
 
     rock = jittered_colour(rng, GROUNDS[("rock", "slate", "earth")[int(rng.integers(3))]], 12)
     moss = jittered_colour(rng, (70, 92, 48), 10)
@@ -166,14 +166,14 @@ def _build_hayfield(rng: np.random.Generator, g: ShotGeometry, pal: SkyPalette) 
     u, W, H = g.unit, g.width, g.height
     horizon = float(rng.uniform(0.28, 0.5)) * H
     lo, hi = g.x_range()
-    layers = [sky_layer(rng, g, pal, horizon, (0.8, 3.0))]
+    layers = [sky_layer(rng, g, pal, horizon, (0.3, 1.0))]
     if rng.random() < 0.6:
         ridge = random_curve(rng, lo, hi, float(rng.uniform(0.2, 0.6)) * W)
         amp = float(rng.uniform(0.03, 0.12)) * H
         layers.append(hills_layer(rng, g, pal, lambda x: horizon - amp * np.clip(0.5 + 0.4 * ridge(x), 0.05, 1.3),
                                   GROUNDS[("dark", "slate")[int(rng.integers(2))]], haze=float(rng.uniform(0.3, 0.6))))
     base_y = g.rect[3] + 8.0
-    motion = random_sway(rng, g, base_y, base_y - horizon, (1.5, 3.5), (60, 160))
+    motion = random_sway(rng, g, base_y, base_y - horizon, (5.0, 10.0), (400, 900))
     tufts, rolls = random_curve(rng, lo - 8, hi + 8, 3 * u), random_curve(rng, lo - 8, hi + 8, 20 * u)
     colour = jittered_colour(rng, GRASSES[int(rng.integers(len(GRASSES)))], 10)
 
@@ -192,7 +192,7 @@ def _build_tree(rng: np.random.Generator, g: ShotGeometry, pal: SkyPalette) -> l
     lo, hi = g.x_range()
     ridge = random_curve(rng, lo, hi, float(rng.uniform(0.2, 0.6)) * W)
     amp = float(rng.uniform(0.05, 0.15)) * H
-    layers = [sky_layer(rng, g, pal, horizon, (0.8, 3.0)),
+    layers = [sky_layer(rng, g, pal, horizon, (0.3, 1.0)),
               hills_layer(rng, g, pal, lambda x: horizon - amp * np.clip(0.5 + 0.4 * ridge(x), 0.05, 1.3),
                           GROUNDS[("dark", "slate", "rock")[int(rng.integers(3))]], haze=float(rng.uniform(0.3, 0.55)))]
 
@@ -208,7 +208,7 @@ def _build_tree(rng: np.random.Generator, g: ShotGeometry, pal: SkyPalette) -> l
         trees.append(dict(x=x, h=h, r=r, cy=cy, blobs=blobs, trunk=max(2.5 * u, float(rng.uniform(0.04, 0.07)) * h),
                           lean=float(rng.uniform(-0.12, 0.12))))
     tallest = max(t["h"] for t in trees)
-    motion = random_sway(rng, g, ground_y, tallest, (1.5, 4.0), (150, 400))
+    motion = random_sway(rng, g, ground_y, tallest, (5.0, 12.0), (500, 1200))
     leaf = jittered_colour(rng, FOLIAGE[int(rng.integers(len(FOLIAGE)))], 8)
     bark = jittered_colour(rng, (82, 64, 50), 8)
 
@@ -236,7 +236,7 @@ def _build_tree(rng: np.random.Generator, g: ShotGeometry, pal: SkyPalette) -> l
     layers.append(LayerSpec("trees", TREE, motion, paint_trees))
     tufts = random_curve(rng, lo - 8, hi + 8, 3 * u)
     meadow_top = ground_y - float(rng.uniform(2, 6)) * u
-    meadow = random_sway(rng, g, g.rect[3] + 8.0, g.rect[3] + 8.0 - meadow_top, (0.8, 2.0), (60, 160))
+    meadow = random_sway(rng, g, g.rect[3] + 8.0, g.rect[3] + 8.0 - meadow_top, (3.0, 6.0), (400, 900))
     colour = jittered_colour(rng, GRASSES[2 + int(rng.integers(3))], 10)
     layers.append(LayerSpec("meadow", GRASS, meadow, grass_painter(
         g, lambda x: meadow_top + 2.0 * u * tufts(x), horizon, colour, pal.horizon)))

@@ -156,7 +156,7 @@ def random_ripple(rng: np.random.Generator, g: ShotGeometry, top: float, drift: 
         k = 2 * math.pi / wavelength
         ax = float(rng.uniform(*amp)) * u
         ay = 0.4 * ax
-        waves.append([ax, ay, k * math.sin(angle), k * math.cos(angle), float(rng.uniform(0.25, 0.8)),
+        waves.append([ax, ay, k * math.sin(angle), k * math.cos(angle), float(rng.uniform(0.1, 0.3)),
                       float(rng.uniform(0, 2 * math.pi))])
         grad += (ax + ay) * k
     scale = min(1.0, 0.3 / grad)  # displacement gradient <= 0.3: the map stays invertible
@@ -170,9 +170,9 @@ def random_sway(rng: np.random.Generator, g: ShotGeometry, base_y: float, height
     """Sway growing from 0 at base_y to an amplitude drawn from amp (px) at height above it, with a gust
     of wavelength drawn from gust (px) travelling in x."""
     u = g.unit
-    return Sway(amp=float(rng.uniform(*amp)) * u, omega=float(rng.uniform(0.35, 0.9)),
+    return Sway(amp=float(rng.uniform(*amp)) * u, omega=float(rng.uniform(0.08, 0.25)),
                 kappa=(1 if rng.random() < 0.5 else -1) * 2 * math.pi / (float(rng.uniform(*gust)) * u),
-                phase=float(rng.uniform(0, 2 * math.pi)), flutter=float(rng.uniform(0.15, 0.35)) * u,
+                phase=float(rng.uniform(0, 2 * math.pi)), flutter=float(rng.uniform(0.05, 0.15)) * u,
                 f_kx=2 * math.pi / (float(rng.uniform(9, 16)) * u), f_ky=2 * math.pi / (float(rng.uniform(9, 16)) * u),
                 f_omega=float(rng.uniform(0.6, 1.2)), f_phase=float(rng.uniform(0, 2 * math.pi)),
                 base_y=float(base_y), height=float(max(height, 8.0)), power=1.5)
