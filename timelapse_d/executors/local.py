@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import select
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator
 
@@ -24,7 +28,8 @@ class LocalExecutor(Executor):
         if self.workers > 1:
             # forkserver: the driver runs threads (local servers), which fork() must not copy.
             context = multiprocessing.get_context("forkserver")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=exit_with_driver,
+                                             initargs=(os.getpid(),))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -48,3 +53,31 @@ class LocalExecutor(Executor):
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 yield future.result()
+
+
+def exit_with_driver(driver_pid: int) -> None:
+    """Pool initializer: the worker ends as soon as the driver process is gone. A driver killed with
+    SIGKILL cannot shut its pool down, and its workers (children of the forkserver, not of the driver)
+    would otherwise wait for work forever."""
+    threading.Thread(target=_exit_when_gone, args=(driver_pid,), name="exit-with-driver", daemon=True).start()
+
+
+def _exit_when_gone(pid: int) -> None:
+    try:
+        handle = os.pidfd_open(pid)  # Linux >= 5.3: readable once the process has ended
+    except (AttributeError, OSError):
+        while _running(pid):
+            time.sleep(1.0)
+    else:
+        select.select([handle], [], [])
+    os._exit(1)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
