@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from fault_server import FaultServer
@@ -387,6 +388,29 @@ def test_probe_catches_truncated_files_and_passes_whole_ones(tmp_path, media):
     cut.write_bytes(mkv.read_bytes()[: mkv.stat().st_size * 2 // 3])
     with pytest.raises(VideoProbeError, match=r"truncated video \(decoded \d+ of 30 frames\)"):
         probe_video(cut)
+
+
+def test_probe_refuses_still_images_and_implausible_timing_and_passes_an_animated_gif(tmp_path):
+    _noise_video(tmp_path / "clip.mp4", 12, seed=5)
+    frame = np.zeros((48, 64, 3), np.uint8)
+    for kind, extension in (("PNG", ".png"), ("JPEG", ".jpg")):  # served under a video's name
+        (tmp_path / f"{kind}.mp4").write_bytes(cv2.imencode(extension, frame)[1].tobytes())
+        with pytest.raises(VideoProbeError, match=rf"a still image \({kind}\), not a video"):
+            probe_video(tmp_path / f"{kind}.mp4")
+    ffmpeg = [ffmpeg_exe(), "-v", "error", "-y"]
+    subprocess.run([*ffmpeg, "-i", str(tmp_path / "clip.mp4"), "-frames:v", "1", str(tmp_path / "one.gif")], check=True)
+    with pytest.raises(VideoProbeError, match=r"a still image \(GIF of one frame\)"):
+        probe_video(tmp_path / "one.gif")
+    subprocess.run([*ffmpeg, "-i", str(tmp_path / "clip.mp4"), str(tmp_path / "animated.gif")], check=True)
+    assert probe_video(tmp_path / "animated.gif").frames == 12
+    # a time base stretched 5000x (12 frames over 77 minutes), and 1000 frames per second
+    subprocess.run([*ffmpeg, "-itsscale", "5000", "-i", str(tmp_path / "clip.mp4"), "-c", "copy",
+                    str(tmp_path / "slow.mp4")], check=True)
+    write_video(tmp_path / "fast.mp4", [frame] * 12, fps=1000)
+    for name, fps in (("slow.mp4", "0.0026"), ("fast.mp4", "1000")):
+        with pytest.raises(VideoProbeError, match=rf"implausible timing: {fps}\d* frames per second for 12 frames "
+                                                  r"\(accepted: 1 to 480\)"):
+            probe_video(tmp_path / name)
 
 
 def test_an_mp4_with_an_edit_list_is_not_mistaken_for_a_truncated_one(tmp_path):

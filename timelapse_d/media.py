@@ -22,6 +22,10 @@ class VideoProbeError(ValueError):
     """The file is not a decodable video."""
 
 
+MIN_FPS, MAX_FPS = 1.0, 480.0  # plausible frame rates; outside them the container's timing is broken
+_IMAGE_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     width: int
@@ -75,9 +79,14 @@ def probe_video(path: str | Path) -> VideoInfo:
     (ISO-BMFF) when a top-level box runs past the end of the file (e.g. a cut ``mdat``); for other
     containers when clearly fewer frames decode than the container declares. (An mp4's declared
     count is its number of samples, which an edit list may legitimately trim, so it is not used.)
+    So are a still image (PNG, JPEG, BMP, TIFF, WebP, or a GIF of one frame), whatever its name, and
+    a frame rate outside [MIN_FPS, MAX_FPS] (a zero or absurd time base).
     """
     import cv2
 
+    image = _still_image_kind(path)
+    if image:
+        raise VideoProbeError(f"{path}: a still image ({image}), not a video")
     cut = _isobmff_cut(path)
     capture = cv2.VideoCapture(str(path))
     opened, declared, frames = capture.isOpened(), 0, 0
@@ -104,7 +113,21 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise VideoProbeError(f"{path}: truncated video (decoded {frames} of {declared} frames)")
     if not fps > 0:
         raise VideoProbeError(f"{path}: the container reports no frame rate")
+    if not MIN_FPS <= fps <= MAX_FPS:
+        raise VideoProbeError(f"{path}: implausible timing: {fps:.6g} frames per second for {frames} frames "
+                              f"(accepted: {MIN_FPS:g} to {MAX_FPS:g})")
+    if frames == 1 and codec.lower() == "gif":
+        raise VideoProbeError(f"{path}: a still image (GIF of one frame), not a video")
     return VideoInfo(width=width, height=height, fps=fps, frames=frames, duration=frames / fps, codec=codec)
+
+
+def _still_image_kind(path: str | Path) -> str:
+    """The image format whose signature starts the file ("" for none). (Part of probe_video.)"""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    return next((kind for magic, kind in _IMAGE_MAGIC.items() if head.startswith(magic)), "")
 
 
 _ISOBMFF_FIRST_BOXES = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
