@@ -20,6 +20,7 @@ only make distinct paths (faults that happen once are counted per path, over GET
 | `html`        | 200, `text/html`, a web page |
 | `htmlmp4`     | the same web page, labelled `video/mp4` |
 | `truncated`   | the first `truncate_fraction` of the file, served as complete (matching Content-Length) |
+| `tofile`      | 302 to `file:///etc/passwd`: a redirect that leaves http(s) |
 
 Every request is recorded (method, path, the name in its Host header, start and end times);
 ``max_in_flight(prefix, host)`` is the most of those requests the server was handling at once.
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BEHAVIOURS = ("ok", "slow", "status500", "flaky500", "status429", "status429dl", "reset", "stall", "short",
-              "html", "htmlmp4", "truncated")
+              "html", "htmlmp4", "truncated", "tofile")
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>Sorry</title></head><body><p>This video is private.</p></body></html>"
 
 
@@ -87,6 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
         if (behaviour == "status429" and count == 1) or (behaviour == "status429dl" and count == 2):
             return self._send(429, b"too many requests", "text/plain", body,
                               {"Retry-After": options.get("retry_after", str(fault.retry_after))})
+        if behaviour == "tofile":
+            return self._send(302, b"", "text/plain", body, {"Location": "file:///etc/passwd"})
         if behaviour == "html":
             return self._send(200, HTML_PAGE, "text/html; charset=utf-8", body)
         if behaviour == "htmlmp4":

@@ -79,6 +79,7 @@ FAULTS = {  # behaviour -> (status, what the error says)
     "html": ("failed", "not a video: the link serves a web page"),
     "htmlmp4": ("failed", "not a decodable video"),
     "truncated": ("failed", "truncated video (decoded "),
+    "tofile": ("failed", "the link leads off http(s), to file:///etc/passwd; refused"),
     "flaky500": ("ok", ""),
     "status429": ("ok", ""),
     "status429dl": ("ok", ""),

@@ -256,7 +256,7 @@ class DownloadStage(Stage):
     def _download(self, url: str, item_dir: Path, gap: float) -> tuple[Path | None, str]:
         """(the downloaded file, "") or (None, the reason it failed), after up to 1 + retries attempts."""
         from yt_dlp import YoutubeDL
-        from yt_dlp.utils import DownloadError
+        from yt_dlp.utils import YoutubeDLError
 
         config = self.config
         for attempt in range(config.retries + 1):
@@ -266,7 +266,7 @@ class DownloadStage(Stage):
             try:
                 with YoutubeDL(self.ydl_options(attempt_dir, log, gap)) as ydl:
                     ydl.extract_info(url, download=True)
-            except DownloadError as error:
+            except YoutubeDLError as error:  # DownloadError, or one raised past yt-dlp's own handling (RequestError)
                 failure = describe_failure(error, log.errors, config.socket_timeout)
                 if not failure.retry or attempt == config.retries:
                     tries = attempt + failure.tries
@@ -294,7 +294,7 @@ def redact_url(url: str) -> str:
 
 
 def describe_failure(error: Exception, messages: list[str], socket_timeout: float) -> _Failure:
-    """Plain words for a yt-dlp DownloadError, and whether a new attempt may help.
+    """Plain words for a yt-dlp error (DownloadError, RequestError), and whether a new attempt may help.
 
     Errors of extraction (the first request, the Flickr API) arrive with their cause; yt-dlp does
     not retry those, so HTTP 429, 408, 5xx and dropped connections get a new attempt. Errors of
@@ -309,6 +309,8 @@ def describe_failure(error: Exception, messages: list[str], socket_timeout: floa
     tries = int(match.group(1)) + 1 if (match := re.search(r"Giving up after (\d+) retries", text)) else 1
     text = re.sub(r"^Got error: |\.* ?Giving up after \d+ retries$", "", text)
     found = f"{text} {cause or ''}"
+    if match := re.search(r"No connection adapters were found for '([^']*)'", found):  # a redirect off http(s)
+        return _Failure(f"the link leads off http(s), to {redact_url(match.group(1))}; refused", retry=False)
     if isinstance(cause, UnsupportedError) or "Unsupported URL" in found:
         return _Failure("not a video: the link serves a web page in which yt-dlp finds no video", retry=False)
     if isinstance(cause, HTTPError) or (match := re.search(r"HTTP Error (\d{3}):? ?([A-Za-z' -]*)", found)):
