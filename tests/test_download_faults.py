@@ -20,7 +20,7 @@ from fault_server import FaultServer
 from timelapse_d.cli import main
 from timelapse_d.hostlimit import host_key, host_slot, is_loopback
 from timelapse_d.manifest import read_rows
-from timelapse_d.media import VideoProbeError, ffmpeg_exe, probe_video, sha256_file, write_video
+from timelapse_d.media import VideoProbeError, container_extension, ffmpeg_exe, probe_video, sha256_file, write_video
 from timelapse_d.stages.base import StageContext
 from timelapse_d.retry_after import retry_after_seconds
 from timelapse_d.stages.download import DownloadConfig, DownloadStage, describe_failure, redact_url
@@ -412,6 +412,23 @@ def test_probe_refuses_still_images_and_implausible_timing_and_passes_an_animate
         with pytest.raises(VideoProbeError, match=rf"implausible timing: {fps}\d* frames per second for 12 frames "
                                                   r"\(accepted: 1 to 480\)"):
             probe_video(tmp_path / name)
+
+
+def test_videos_are_stored_under_their_container_s_extension_not_the_link_s(tmp_path, media):
+    (tmp_path / "clip.mp4").write_bytes(media["clip.mp4"])
+    served = {}
+    for kind, args in (("gif", []), ("mkv", ["-c", "copy"]), ("ts", ["-c", "copy"])):
+        out = tmp_path / f"as.{kind}"
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(tmp_path / "clip.mp4"), *args, str(out)], check=True)
+        assert container_extension(out) == f".{kind}"
+        served[f"{kind}.mp4"] = out.read_bytes()  # every one linked as .mp4
+    with FaultServer(served) as server:
+        code, work = run(tmp_path, [f"{server.url}/ok/c/{name}" for name in served])
+    assert code == 0
+    paths = sorted(row["path"] for row in read_rows(work, "videos"))
+    assert sorted(Path(path).suffix for path in paths) == [".gif", ".mkv", ".ts"], paths
+    assert all((work / path).is_file() for path in paths)
+    assert container_extension(tmp_path / "clip.mp4") == ".mp4"
 
 
 def test_an_mp4_with_an_edit_list_is_not_mistaken_for_a_truncated_one(tmp_path):

@@ -130,6 +130,22 @@ def _still_image_kind(path: str | Path) -> str:
     return next((kind for magic, kind in _IMAGE_MAGIC.items() if head.startswith(magic)), "")
 
 
+def container_extension(path: str | Path) -> str:
+    """The file extension of the container the file's first bytes show (".mp4", ".mov", ".mkv", ".webm",
+    ".gif", ".ts", ".avi", ".flv"), whatever its name says; "" when none is recognised."""
+    with open(path, "rb") as handle:
+        head = handle.read(512)
+    if head[4:8] in _ISOBMFF_FIRST_BOXES:
+        return ".mov" if head[4:8] == b"ftyp" and head[8:12] == b"qt  " else ".mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):  # EBML
+        return ".webm" if b"webm" in head[:64] else ".mkv"
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return ".avi"
+    if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:  # MPEG-TS sync bytes, 188-byte packets
+        return ".ts"
+    return {b"GIF8": ".gif", b"FLV\x01": ".flv"}.get(head[:4], "")
+
+
 _ISOBMFF_FIRST_BOXES = {b"ftyp", b"styp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"}
 
 

@@ -31,7 +31,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from timelapse_d.hostlimit import host_key, host_slot, is_loopback
-from timelapse_d.media import VideoProbeError, ffmpeg_exe, probe_video, sha256_file
+from timelapse_d.media import VideoProbeError, container_extension, ffmpeg_exe, probe_video, sha256_file
 from timelapse_d.retry_after import retry_after_seconds
 from timelapse_d.sources import SOURCES
 from timelapse_d.stages.base import Stage, StageContext
@@ -243,8 +243,8 @@ class DownloadStage(Stage):
             except VideoProbeError as error:
                 reason = str(error).removeprefix(f"{media}: ")
                 return [{**row, "status": "failed", "error": f"download of {shown} failed: {reason}"}]
-            # 3. hash, then move into place
-            relative = VIDEOS_DIR / f"{video_id}{media.suffix}"
+            # 3. hash, then move into place, named by the container the bytes show (not the link's name)
+            relative = VIDEOS_DIR / f"{video_id}{container_extension(media) or media.suffix}"
             digest, size = sha256_file(media), media.stat().st_size
             media.replace(Path(ctx.work) / relative)
         finally:
