@@ -398,6 +398,9 @@ def test_probe_refuses_still_images_and_implausible_timing_and_passes_an_animate
         (tmp_path / f"{kind}.mp4").write_bytes(cv2.imencode(extension, frame)[1].tobytes())
         with pytest.raises(VideoProbeError, match=rf"a still image \({kind}\), not a video"):
             probe_video(tmp_path / f"{kind}.mp4")
+    (tmp_path / "notes.txt").write_text("a text file: FFmpeg's tty demuxer renders it as frames\n" * 20)
+    with pytest.raises(VideoProbeError, match=r"a text file, not a video"):
+        probe_video(tmp_path / "notes.txt")
     ffmpeg = [ffmpeg_exe(), "-v", "error", "-y"]
     subprocess.run([*ffmpeg, "-i", str(tmp_path / "clip.mp4"), "-frames:v", "1", str(tmp_path / "one.gif")], check=True)
     with pytest.raises(VideoProbeError, match=r"a still image \(GIF of one frame\)"):
@@ -429,6 +432,24 @@ def test_videos_are_stored_under_their_container_s_extension_not_the_link_s(tmp_
     assert sorted(Path(path).suffix for path in paths) == [".gif", ".mkv", ".ts"], paths
     assert all((work / path).is_file() for path in paths)
     assert container_extension(tmp_path / "clip.mp4") == ".mp4"
+
+
+def test_probe_catches_corrupt_data_mid_file_and_a_ts_cut_inside_a_frame(tmp_path):
+    whole = tmp_path / "whole.mp4"
+    _noise_video(whole, 60, seed=7, size=(96, 128))
+    data = bytearray(whole.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    (tmp_path / "corrupt.mp4").write_bytes(bytes(data))
+    with pytest.raises(VideoProbeError, match=r"corrupt data after \d+\.\d s: \d+ of 60 frames decode; the decoder "
+                                              r"reports '.+'"):
+        probe_video(tmp_path / "corrupt.mp4")
+    ts = tmp_path / "whole.ts"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(whole), "-c", "copy", str(ts)], check=True)
+    assert probe_video(ts).frames == 60
+    (tmp_path / "cut.ts").write_bytes(ts.read_bytes()[: ts.stat().st_size // 2])
+    with pytest.raises(VideoProbeError, match=r"corrupt data after"):
+        probe_video(tmp_path / "cut.ts")
 
 
 def test_an_mp4_with_an_edit_list_is_not_mistaken_for_a_truncated_one(tmp_path):

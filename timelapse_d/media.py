@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,8 +80,9 @@ def probe_video(path: str | Path) -> VideoInfo:
     (ISO-BMFF) when a top-level box runs past the end of the file (e.g. a cut ``mdat``); for other
     containers when clearly fewer frames decode than the container declares. (An mp4's declared
     count is its number of samples, which an edit list may legitimately trim, so it is not used.)
-    So are a still image (PNG, JPEG, BMP, TIFF, WebP, or a GIF of one frame), whatever its name, and
-    a frame rate outside [MIN_FPS, MAX_FPS] (a zero or absurd time base).
+    So are a still image (PNG, JPEG, BMP, TIFF, WebP, or a GIF of one frame), whatever its name,
+    a frame rate outside [MIN_FPS, MAX_FPS] (a zero or absurd time base), and any error ffmpeg's
+    decoder reports for the video stream (corrupt data mid-file, a stream cut inside a frame).
     """
     import cv2
 
@@ -118,7 +120,27 @@ def probe_video(path: str | Path) -> VideoInfo:
                               f"(accepted: {MIN_FPS:g} to {MAX_FPS:g})")
     if frames == 1 and codec.lower() == "gif":
         raise VideoProbeError(f"{path}: a still image (GIF of one frame), not a video")
+    if codec.lower() == "ansi":  # FFmpeg's tty demuxer renders any .txt file as frames of text
+        raise VideoProbeError(f"{path}: a text file, not a video")
+    complaint = _decoder_complaint(path)
+    if complaint:
+        raise VideoProbeError(f"{path}: corrupt data after {frames / fps:.1f} s: {frames} of {of_declared} frames "
+                              f"decode; the decoder reports {complaint!r}")
     return VideoInfo(width=width, height=height, fps=fps, frames=frames, duration=frames / fps, codec=codec)
+
+
+def _decoder_complaint(path: str | Path) -> str:
+    """The first error ffmpeg's decoder reports for the file's video stream ("" for none): OpenCV stops
+    quietly at a bad packet, so corrupt data in the middle of a file would pass as a shorter video.
+    (Part of probe_video.)"""
+    import subprocess
+
+    result = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null",
+                             "-"], capture_output=True, text=True, errors="replace")
+    lines = [re.sub(r"^\[[^\]]*\] ", "", line).strip() for line in result.stderr.splitlines() if line.strip()]
+    if result.returncode and not lines:
+        lines = [f"ffmpeg exit status {result.returncode}"]
+    return lines[0][:200] if lines else ""
 
 
 def _still_image_kind(path: str | Path) -> str:
