@@ -1,4 +1,4 @@
-"""Video files: write H.264 mp4 with the ffmpeg of the imageio-ffmpeg wheel, probe with OpenCV.
+"""Video files: write H.264 mp4 with the ffmpeg of the imageio-ffmpeg wheel, probe with OpenCV and that ffmpeg.
 
     >>> import numpy as np
     >>> frames = [np.full((64, 96, 3), i * 20, np.uint8) for i in range(8)]
@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import struct
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -133,8 +134,6 @@ def _decoder_complaint(path: str | Path) -> str:
     """The first error ffmpeg's decoder reports for the file's video stream ("" for none): OpenCV stops
     quietly at a bad packet, so corrupt data in the middle of a file would pass as a shorter video.
     (Part of probe_video.)"""
-    import subprocess
-
     result = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null",
                              "-"], capture_output=True, text=True, errors="replace")
     lines = [re.sub(r"^\[[^\]]*\] ", "", line).strip() for line in result.stderr.splitlines() if line.strip()]
