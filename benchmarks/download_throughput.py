@@ -23,7 +23,7 @@ from timelapse_d.executors import EXECUTORS
 from timelapse_d.manifest import read_rows
 from timelapse_d.media import write_video
 from timelapse_d.pipeline import Pipeline, run_pipeline
-from timelapse_d.serve import LocalFileServer
+from timelapse_d.net.serve import LocalFileServer
 
 PIPELINE = """
 name = "download-bench"
@@ -33,6 +33,7 @@ source = "urls"
 path = "{links}"
 [[stages]]
 stage = "download"
+allow_hosts = ["127.0.0.1"]
 retries = 0
 socket_timeout = 30.0
 max_per_host = {max_per_host}

@@ -26,6 +26,7 @@ width = {width}
 height = {height}
 [[stages]]
 stage = "download"
+allow_hosts = ["127.0.0.1"]
 """
 
 

@@ -54,6 +54,7 @@ max_shot_frames = {frames}
 camera_motion_prob = 0.0
 [[stages]]
 stage = "download"
+allow_hosts = ["127.0.0.1"]
 [[stages]]
 stage = "split"
 [[stages]]

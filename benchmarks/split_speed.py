@@ -31,10 +31,10 @@ def decode_only(path: Path) -> float:
 def split(path: Path, frames: int) -> tuple[float, int]:
     config = SplitConfig()
     started = time.perf_counter()
-    scenes, pairs = detect_scenes(path, config, frames)
-    clips = [window for scene in scenes for window in windows(*scene, config.max_clip_frames)]
+    found = detect_scenes(path, config, frames)
+    clips = [window for scene in found.ranges for window in windows(*scene, config.max_clip_frames)]
     for start, end in clips:
-        clip_motion(pairs_inside(pairs, start, end, config.score_pairs))
+        clip_motion(pairs_inside(found.pairs, start, end, config.score_pairs))
     return time.perf_counter() - started, len(clips)
 
 

@@ -21,6 +21,9 @@ only make distinct paths (faults that happen once are counted per path, over GET
 | `htmlmp4`     | the same web page, labelled `video/mp4` |
 | `truncated`   | the first `truncate_fraction` of the file, served as complete (matching Content-Length) |
 | `tofile`      | 302 to `file:///etc/passwd`: a redirect that leaves http(s) |
+| `toftp`       | 302 to `ftp://127.0.0.1/clip.mp4`: another scheme |
+| `toloopback`  | 302 to the same file on this server's port at 127.0.0.2 (another loopback address) |
+| `tometadata`  | 302 to `http://169.254.169.254/latest/meta-data/` (the cloud metadata address) |
 
 Every request is recorded (method, path, the name in its Host header, start and end times);
 ``max_in_flight(prefix, host)`` is the most of those requests the server was handling at once.
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BEHAVIOURS = ("ok", "slow", "status500", "flaky500", "status429", "status429dl", "reset", "stall", "short",
-              "html", "htmlmp4", "truncated", "tofile")
+              "html", "htmlmp4", "truncated", "tofile", "toftp", "toloopback", "tometadata")
 HTML_PAGE = b"<!DOCTYPE html><html><head><title>Sorry</title></head><body><p>This video is private.</p></body></html>"
 
 
@@ -88,8 +91,11 @@ class _Handler(BaseHTTPRequestHandler):
         if (behaviour == "status429" and count == 1) or (behaviour == "status429dl" and count == 2):
             return self._send(429, b"too many requests", "text/plain", body,
                               {"Retry-After": options.get("retry_after", str(fault.retry_after))})
-        if behaviour == "tofile":
-            return self._send(302, b"", "text/plain", body, {"Location": "file:///etc/passwd"})
+        redirects = {"tofile": "file:///etc/passwd", "toftp": f"ftp://127.0.0.1/{name}",
+                     "toloopback": f"http://127.0.0.2:{self.server.server_address[1]}/ok/{'/'.join(parts[1:])}",
+                     "tometadata": "http://169.254.169.254/latest/meta-data/"}
+        if behaviour in redirects:
+            return self._send(302, b"", "text/plain", body, {"Location": redirects[behaviour]})
         if behaviour == "html":
             return self._send(200, HTML_PAGE, "text/html; charset=utf-8", body)
         if behaviour == "htmlmp4":

@@ -22,8 +22,16 @@ def test_round_trip_sorted_by_key_and_typed(tmp_path):
     assert [row["video_id"] for row in back] == ["synthetic-v1", "synthetic-v2", "synthetic-v3"]
     assert back[0]["width"] == 256 and back[0]["downloaded_at"] == rows[1]["downloaded_at"]
     assert back[2]["width"] is None and back[2]["error"] == "HTTP 404"
-    assert read_frame(tmp_path, "videos").shape == (3, 14)
+    assert read_frame(tmp_path, "videos").shape == (3, 15)
     assert [p.name for p in table_path(tmp_path, "videos").parent.iterdir()] == ["videos.parquet"]
+
+
+def test_a_column_added_later_reads_as_null_in_a_table_written_before_it(tmp_path):
+    write_rows(tmp_path, "videos", [video_row(container="mp4")])
+    path = table_path(tmp_path, "videos")
+    pq.write_table(pq.read_table(path).drop_columns(["container"]), path)  # as published before the column
+    [row] = read_rows(tmp_path, "videos")
+    assert row["container"] is None and row["codec"] == "h264"
 
 
 def test_missing_table_reads_as_empty(tmp_path):

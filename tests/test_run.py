@@ -11,7 +11,7 @@ from timelapse_d.manifest import read_rows, table_path
 from timelapse_d.media import sha256_file
 from timelapse_d.stages.download import DownloadStage, DownloadConfig
 from timelapse_d.stages.base import StageContext
-from timelapse_d.serve import LocalFileServer
+from timelapse_d.net.serve import LocalFileServer
 
 
 def test_every_video_is_discovered_downloaded_hashed_and_probed(tiny_run):
@@ -97,11 +97,11 @@ def test_a_file_that_is_not_a_video_is_a_failed_row(tmp_path):
     served = tmp_path / "served"
     served.mkdir()
     (served / "fake.mp4").write_text("<html><body>Sorry, this video is private</body></html>")
-    stage = DownloadStage(DownloadConfig(retries=0, socket_timeout=5))
+    stage = DownloadStage(DownloadConfig(retries=0, socket_timeout=5, allow_hosts=("127.0.0.1",)))
     item = {"source_id": "synthetic-fake", "source_kind": "synthetic", "url": "fake.mp4"}
     with LocalFileServer(served) as server:
         [row] = stage.process(item, StageContext(work=str(tmp_path), services={"synthetic": server.url}))
-    assert row["status"] == "failed" and "not a decodable video" in row["error"]
+    assert row["status"] == "failed" and row["error"].endswith("failed: a web page (HTML), not a video")
     assert not list((tmp_path / "videos").glob("synthetic-fake*"))
 
 

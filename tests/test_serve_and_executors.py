@@ -5,7 +5,7 @@ import urllib.request
 import pytest
 
 from timelapse_d.executors import EXECUTORS
-from timelapse_d.serve import LocalFileServer
+from timelapse_d.net.serve import LocalFileServer
 
 
 def test_local_file_server_serves_on_loopback_and_stops(tmp_path):

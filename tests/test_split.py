@@ -4,10 +4,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hostile_media import write_vfr
 
 from timelapse_d.cli import main
+from timelapse_d.frame_reader import read_frames
 from timelapse_d.manifest import read_rows
-from timelapse_d.serve import LocalFileServer
+from timelapse_d.net.serve import LocalFileServer
 from timelapse_d.stages.split import SplitConfig, windows
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
@@ -27,6 +29,7 @@ max_shot_frames = 30
 
 [[stages]]
 stage = "download"
+allow_hosts = ["127.0.0.1"]
 
 [[stages]]
 stage = "split"
@@ -87,7 +90,7 @@ def test_the_real_test_video_is_cut_where_pyscenedetect_publishes(tmp_path):
         links.write_text(f"{server.url}/testvideo.mp4\n")
         pipeline = tmp_path / "real.toml"
         pipeline.write_text(f'[[stages]]\nstage = "discover"\nsource = "urls"\npath = "{links}"\n'
-                            '[[stages]]\nstage = "download"\n[[stages]]\nstage = "split"\nmin_clip_frames = 1\n')
+                            '[[stages]]\nstage = "download"\nallow_hosts = ["127.0.0.1"]\n[[stages]]\nstage = "split"\nmin_clip_frames = 1\n')
         assert main(["run", str(pipeline), "--work", str(tmp_path / "work"), "--no-progress"]) == 0
     starts = sorted(row["start_frame"] for row in read_rows(tmp_path / "work", "clips"))
     assert starts[1:] == golden["cuts"] == [30, 180, 394]
@@ -101,3 +104,27 @@ def test_the_real_test_video_is_cut_where_pyscenedetect_publishes(tmp_path):
 def test_bad_split_parameters_are_named(params, message):
     with pytest.raises(ValueError, match=message):
         SplitConfig(**params)
+
+
+def test_a_cut_in_variable_frame_rate_video_is_a_clip_boundary_in_decoded_frames(tmp_path):
+    """20 frames at 10 fps, then 20 at 30 fps, with a hard cut at decoded frame 30 (2.333 s). By the
+    average frame rate (14.3 fps) that time would be frame 33; every stage counts decoded frames."""
+    served = tmp_path / "served"
+    served.mkdir()
+    write_vfr(served / "vfr.mp4", 40, cut_at=30, slow=20)
+    with LocalFileServer(served) as server:
+        links = tmp_path / "links.txt"
+        links.write_text(f"{server.url}/vfr.mp4\n")
+        pipeline = tmp_path / "vfr.toml"
+        pipeline.write_text(f'[[stages]]\nstage = "discover"\nsource = "urls"\npath = "{links}"\n'
+                            '[[stages]]\nstage = "download"\nallow_hosts = ["127.0.0.1"]\n'
+                            '[[stages]]\nstage = "split"\nmin_scene_frames = 5\nmin_clip_frames = 5\n')
+        assert main(["run", str(pipeline), "--work", str(tmp_path / "work"), "--no-progress"]) == 0
+    [video] = read_rows(tmp_path / "work", "videos")
+    assert video["frames"] == 40 and 14 < video["fps"] < 15
+    clips = sorted(read_rows(tmp_path / "work", "clips"), key=lambda row: row["start_frame"])
+    assert [(row["start_frame"], row["end_frame"]) for row in clips] == [(0, 30), (30, 40)]
+    assert [(row["start_time"], row["end_time"]) for row in clips] == [(0.0, 2.333), (2.333, 2.666)]  # frames' own
+    frames = dict(read_frames(tmp_path / "work" / video["path"], [29, 30]))
+    assert frames[29][..., 2].mean() > frames[29][..., 0].mean()  # the first scene is blue...
+    assert frames[30][..., 0].mean() > frames[30][..., 2].mean()  # ...the second red, from frame 30 on

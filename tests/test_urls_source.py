@@ -8,7 +8,7 @@ import pytest
 from timelapse_d.cli import main
 from timelapse_d.manifest import read_rows
 from timelapse_d.media import sha256_file, write_video
-from timelapse_d.serve import LocalFileServer
+from timelapse_d.net.serve import LocalFileServer
 
 PIPELINE = """
 [[stages]]
@@ -18,6 +18,7 @@ path = "{path}"
 
 [[stages]]
 stage = "download"
+allow_hosts = ["127.0.0.1"]
 retries = 0
 socket_timeout = 5.0
 """

@@ -79,6 +79,7 @@ VIDEOS = _table(
     ("frames", pa.int64()),            # counted by decoding
     ("duration", pa.float64()),        # seconds
     ("codec", pa.string()),
+    ("container", pa.string()),        # mp4 / mov / mkv / webm / gif / ts / avi / flv, from the file's bytes
     ("downloaded_at", _TIMESTAMP),
 )
 CLIPS = _table(
@@ -123,6 +124,8 @@ SAMPLES = _table(
     ("segmenter_params", pa.string()), # JSON
     ("created_at", _TIMESTAMP),
 )
+# Columns added after tables were published: a table written before reads them as null.
+LATER_COLUMNS = {"videos": ("container",)}
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (SOURCES, VIDEOS, CLIPS, LABELS, SAMPLES)}
 
 
@@ -191,6 +194,8 @@ def write_rows(work: str | Path, name: str, rows: Iterable[dict]) -> None:
 def _check_schema(name: str, path: Path, found: pa.Schema) -> None:
     expected = table_spec(name).schema
     for field in expected:
+        if field.name not in found.names and field.name in LATER_COLUMNS.get(name, ()):
+            continue
         if field.name not in found.names:
             raise ManifestError(f"manifest table {name!r} ({path}) is missing column {field.name!r}")
         found_type = found.field(field.name).type
@@ -213,6 +218,9 @@ def read_table(work: str | Path, name: str) -> pa.Table:
     except (OSError, pa.ArrowInvalid) as error:
         raise ManifestError(f"manifest table {name!r} ({path}) cannot be read: {error}") from None
     _check_schema(name, path, table.schema)
+    for column in LATER_COLUMNS.get(name, ()):
+        if column not in table.schema.names:
+            table = table.append_column(table_spec(name).schema.field(column), pa.nulls(len(table), pa.string()))
     return table.select(table_spec(name).schema.names)
 
 

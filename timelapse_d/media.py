@@ -1,4 +1,4 @@
-"""Video files: write H.264 mp4 with the ffmpeg of the imageio-ffmpeg wheel, probe with OpenCV and that ffmpeg.
+"""Video files: write H.264 mp4 with the ffmpeg of the imageio-ffmpeg wheel; probe with PyAV.
 
     >>> import numpy as np
     >>> frames = [np.full((64, 96, 3), i * 20, np.uint8) for i in range(8)]
@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import struct
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -34,8 +33,8 @@ class VideoInfo:
     height: int
     fps: float
     frames: int  # counted by decoding, not read from the container header
-    duration: float  # seconds
-    codec: str  # FourCC as OpenCV reports it, e.g. "h264"
+    duration: float  # seconds the decoded frames cover, by their own timestamps
+    codec: str  # FFmpeg's name of the video codec, e.g. "h264"
 
 
 def ffmpeg_exe() -> str:
@@ -75,71 +74,200 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf:
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Open and fully decode a video; raise VideoProbeError naming the file if that fails.
+    """Open and fully decode a video with PyAV; check what decodes against what the container claims;
+    raise VideoProbeError naming the file and saying what is wrong with it.
 
-    A file cut short is a VideoProbeError too, even when its beginning decodes: for mp4 / mov
-    (ISO-BMFF) when a top-level box runs past the end of the file (e.g. a cut ``mdat``); for other
-    containers when clearly fewer frames decode than the container declares. (An mp4's declared
-    count is its number of samples, which an edit list may legitimately trim, so it is not used.)
-    So are a still image (PNG, JPEG, BMP, TIFF, WebP, or a GIF of one frame), whatever its name,
-    a frame rate outside [MIN_FPS, MAX_FPS] (a zero or absurd time base), and any error ffmpeg's
-    decoder reports for the video stream (corrupt data mid-file, a stream cut inside a frame).
+    Refused: an empty file; a still image (PNG, JPEG, BMP, TIFF, WebP by its signature, or any
+    single decodable frame, e.g. a GIF of one frame), whatever its name; a text file (FFmpeg renders
+    any text as frames); a file with no video stream; a file cut short (an ISO-BMFF box or an
+    MPEG-TS packet running past the end of the file, fewer frames than the container declares, or
+    frames that stop well before its declared duration); any error the demuxer or decoder reports
+    (corrupt data mid-file, where OpenCV would stop quietly and the rest would be lost); and
+    implausible timing (no time base, or a frame rate outside [MIN_FPS, MAX_FPS], by the container's
+    claim or by the frames' own timestamps). Details and examples: docs/download.md.
     """
-    import cv2
+    path = Path(path)
+    _refuse_by_bytes(path)
+    cut = _isobmff_cut(path) or _ts_cut(path)
+    try:
+        stream, claims, decoded = _decode(path)
+    except VideoProbeError:
+        if cut:
+            raise VideoProbeError(f"{path}: truncated video ({cut})") from None
+        raise
+    if cut:
+        raise VideoProbeError(f"{path}: truncated video (decoded {decoded.frames} of {claims.of_declared} frames; {cut})")
+    _refuse_by_content(path, stream, claims, decoded)
+    fps = claims.rate or decoded.rate
+    return VideoInfo(width=stream.width, height=stream.height, fps=fps, frames=decoded.frames,
+                     duration=round(decoded.covered(fps), 6), codec=stream.codec)
 
+
+@dataclass(frozen=True)
+class _Stream:
+    codec: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class _Claims:
+    """What the container says about its video stream (0 where it says nothing)."""
+    frames: int
+    duration: float  # seconds
+    rate: float  # average frames per second
+    time_base: float  # seconds per timestamp unit
+
+    @property
+    def of_declared(self) -> str:
+        return f"{self.frames}" if self.frames else "an unknown number of"
+
+
+@dataclass
+class _Decoded:
+    frames: int = 0
+    first: float | None = None  # timestamp of the first frame, seconds
+    last: float | None = None  # timestamp of the last frame, seconds
+    error: str = ""  # the first error the demuxer or decoder reported
+    error_at: float = 0.0  # seconds into the video where it was reported
+
+    @property
+    def rate(self) -> float:
+        """Frames per second by the frames' own timestamps (0 when fewer than two)."""
+        span = (self.last or 0.0) - (self.first or 0.0)
+        return (self.frames - 1) / span if self.frames > 1 and span > 0 else 0.0
+
+    def covered(self, fps: float) -> float:
+        """Seconds the decoded frames cover: first to last timestamp, plus one frame."""
+        if not self.frames:
+            return 0.0
+        return (self.last or 0.0) - (self.first or 0.0) + (1 / fps if fps > 0 else 0.0)
+
+
+def _refuse_by_bytes(path: Path) -> None:
+    """Checks of what the file's first bytes show. (Part of probe_video.)"""
+    if path.stat().st_size == 0:
+        raise VideoProbeError(f"{path}: an empty file, not a video")
     image = _still_image_kind(path)
     if image:
         raise VideoProbeError(f"{path}: a still image ({image}), not a video")
-    cut = _isobmff_cut(path)
-    capture = cv2.VideoCapture(str(path))
-    opened, declared, frames = capture.isOpened(), 0, 0
+    text = _text_kind(path)
+    if text:
+        raise VideoProbeError(f"{path}: {text}, not a video")
+
+
+def _decode(path: Path) -> tuple[_Stream, _Claims, _Decoded]:
+    """Every frame of the first video stream, counted and timed, with the first error FFmpeg
+    reports on the way. (Part of probe_video.)"""
+    import av
+    import av.logging
+
     try:
-        if opened:
-            width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-            height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-            fps = float(capture.get(cv2.CAP_PROP_FPS))
-            declared = max(int(round(capture.get(cv2.CAP_PROP_FRAME_COUNT))), 0)
-            fourcc = int(capture.get(cv2.CAP_PROP_FOURCC))
-            codec = "".join(chr((fourcc >> (8 * i)) & 0xFF) for i in range(4)).strip("\x00 ")
-            while capture.grab():
-                frames += 1
-    finally:
-        capture.release()
-    of_declared = f"{declared}" if declared else "an unknown number of"
-    if cut:
-        raise VideoProbeError(f"{path}: truncated video (decoded {frames} of {of_declared} frames; {cut})")
-    if not opened:
-        raise VideoProbeError(f"{path}: not a decodable video (OpenCV cannot open it)")
-    if frames == 0 or width <= 0 or height <= 0:
-        raise VideoProbeError(f"{path}: not a decodable video (no frame could be decoded)")
-    if cut is None and frames < declared - max(1, declared // 50):  # not ISO-BMFF: the count is an estimate
-        raise VideoProbeError(f"{path}: truncated video (decoded {frames} of {declared} frames)")
-    if not fps > 0:
-        raise VideoProbeError(f"{path}: the container reports no frame rate")
-    if not MIN_FPS <= fps <= MAX_FPS:
-        raise VideoProbeError(f"{path}: implausible timing: {fps:.6g} frames per second for {frames} frames "
-                              f"(accepted: {MIN_FPS:g} to {MAX_FPS:g})")
-    if frames == 1 and codec.lower() == "gif":
-        raise VideoProbeError(f"{path}: a still image (GIF of one frame), not a video")
-    if codec.lower() == "ansi":  # FFmpeg's tty demuxer renders any .txt file as frames of text
+        container = av.open(str(path))
+    except av.error.FFmpegError as error:
+        raise VideoProbeError(f"{path}: not a decodable video (FFmpeg cannot open it: {error.strerror})") from None
+    with container:
+        if not container.streams.video:
+            audio = " (audio only)" if container.streams.audio else ""
+            raise VideoProbeError(f"{path}: not a video: the file has no video stream{audio}")
+        stream = container.streams.video[0]
+        context = stream.codec_context
+        info = _Stream(codec=context.name, width=context.width, height=context.height)
+        claims = _claims(container, stream)
+        decoded = _Decoded()
+        level = av.logging.get_level()
+        av.logging.set_level(av.logging.WARNING)
+        try:
+            with av.logging.Capture() as logs:
+                try:
+                    for frame in container.decode(stream):
+                        _count(decoded, frame.time, logs)
+                except av.error.FFmpegError as error:
+                    decoded.error = decoded.error or _log_text(logs) or error.strerror
+                    decoded.error_at = decoded.error_at or (decoded.last or 0.0)
+            decoded.error = decoded.error or _log_text(logs)
+        finally:
+            av.logging.set_level(level)
+    return info, claims, decoded
+
+
+def _claims(container, stream) -> _Claims:  # noqa: ANN001 - PyAV's container and stream
+    time_base = float(stream.time_base or 0)
+    duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
+    if not duration and container.duration and len(container.streams) == 1:
+        duration = container.duration / 1_000_000  # av.time_base: microseconds
+    rate = float(stream.average_rate) if stream.average_rate else 0.0
+    return _Claims(frames=max(stream.frames, 0), duration=duration, rate=rate, time_base=time_base)
+
+
+def _count(decoded: _Decoded, time: float | None, logs: list) -> None:
+    """One more decoded frame at ``time``; the first error logged so far is kept with the time."""
+    if time is not None:
+        decoded.first = time if decoded.first is None else decoded.first
+        decoded.last = time
+    decoded.frames += 1
+    if not decoded.error and logs:
+        decoded.error, decoded.error_at = _log_text(logs), decoded.last or 0.0
+
+
+def _log_text(logs: list) -> str:
+    """The first error FFmpeg logged ("" for none): at error level or worse, or a warning of corrupt
+    data (the MPEG-TS demuxer drops a damaged packet with only a warning)."""
+    import av.logging
+
+    messages = [message.strip() for level, _, message in logs
+                if level <= av.logging.ERROR or (level <= av.logging.WARNING and "corrupt" in message.lower())]
+    return next((message[:200] for message in messages if message), "")
+
+
+def _refuse_by_content(path: Path, stream: _Stream, claims: _Claims, decoded: _Decoded) -> None:
+    """Checks of what decoded against what the container claims. (Part of probe_video.)"""
+    if stream.codec == "ansi":  # FFmpeg's tty demuxer renders text (any .txt file) as frames
         raise VideoProbeError(f"{path}: a text file, not a video")
-    complaint = _decoder_complaint(path)
-    if complaint:
-        raise VideoProbeError(f"{path}: corrupt data after {frames / fps:.1f} s: {frames} of {of_declared} frames "
-                              f"decode; the decoder reports {complaint!r}")
-    return VideoInfo(width=width, height=height, fps=fps, frames=frames, duration=frames / fps, codec=codec)
+    if decoded.frames <= 1 and (decoded.error or not decoded.frames):
+        raise VideoProbeError(f"{path}: not a decodable video (no frame could be decoded"
+                              + (f"; FFmpeg reports {decoded.error!r})" if decoded.error else ")"))
+    if decoded.error:
+        _refuse_damaged(path, claims, decoded)
+    if not claims.time_base:
+        raise VideoProbeError(f"{path}: implausible timing: the container declares no time base")
+    _refuse_implausible_rate(path, "the container declares", claims.rate, decoded.frames)
+    if decoded.frames == 1:
+        raise VideoProbeError(f"{path}: a still image ({stream.codec.upper()} of one frame), not a video")
+    if not decoded.rate:
+        raise VideoProbeError(f"{path}: implausible timing: all {decoded.frames} frames have the same timestamp")
+    _refuse_implausible_rate(path, "the frames' timestamps give", decoded.rate, decoded.frames)
+    _refuse_short(path, claims, decoded)
 
 
-def _decoder_complaint(path: str | Path) -> str:
-    """The first error ffmpeg's decoder reports for the file's video stream ("" for none): OpenCV stops
-    quietly at a bad packet, so corrupt data in the middle of a file would pass as a shorter video.
-    (Part of probe_video.)"""
-    result = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-f", "null",
-                             "-"], capture_output=True, text=True, errors="replace")
-    lines = [re.sub(r"^\[[^\]]*\] ", "", line).strip() for line in result.stderr.splitlines() if line.strip()]
-    if result.returncode and not lines:
-        lines = [f"ffmpeg exit status {result.returncode}"]
-    return lines[0][:200] if lines else ""
+def _refuse_damaged(path: Path, claims: _Claims, decoded: _Decoded) -> None:
+    """FFmpeg reported an error: a file that ends early, or corrupt data."""
+    counted = f"{decoded.frames} of {claims.of_declared} frames"
+    if re.search(r"ended prematurely|partial file|end of file", decoded.error, re.I):
+        raise VideoProbeError(f"{path}: truncated video (decoded {counted}; FFmpeg reports {decoded.error!r})")
+    at = decoded.error_at - (decoded.first or 0.0)
+    of_duration = f" of {claims.duration:.1f} s" if claims.duration else ""
+    raise VideoProbeError(f"{path}: corrupt data at {at:.1f} s{of_duration}: {counted} decode; "
+                          f"FFmpeg reports {decoded.error!r}")
+
+
+def _refuse_implausible_rate(path: Path, said: str, fps: float, frames: int) -> None:
+    if fps and not MIN_FPS <= fps <= MAX_FPS:
+        raise VideoProbeError(f"{path}: implausible timing: {said} {fps:.6g} frames per second for {frames} "
+                              f"frame{'s' if frames != 1 else ''} (accepted: {MIN_FPS:g} to {MAX_FPS:g})")
+
+
+def _refuse_short(path: Path, claims: _Claims, decoded: _Decoded) -> None:
+    """Fewer frames, or less time, than the container declares. An mp4's declared count is its
+    number of samples, which an edit list may legitimately trim, so there time is compared instead."""
+    isobmff = _isobmff_cut(path) is not None
+    if not isobmff and claims.frames and decoded.frames < claims.frames - max(1, claims.frames // 50):
+        raise VideoProbeError(f"{path}: truncated video (decoded {decoded.frames} of {claims.of_declared} frames)")
+    fps = claims.rate or decoded.rate
+    covered = decoded.covered(fps)
+    if claims.duration and covered < claims.duration - max(2 / fps, claims.duration / 50):
+        raise VideoProbeError(f"{path}: truncated video (its {decoded.frames} frames cover {covered:.1f} s of the "
+                              f"{claims.duration:.1f} s the container declares)")
 
 
 def _still_image_kind(path: str | Path) -> str:
@@ -149,6 +277,22 @@ def _still_image_kind(path: str | Path) -> str:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "WebP"
     return next((kind for magic, kind in _IMAGE_MAGIC.items() if head.startswith(magic)), "")
+
+
+def _text_kind(path: str | Path) -> str:
+    """"a web page (HTML)" or "a text file" when the file's first 1 kB is text ("" otherwise).
+    (Part of probe_video.)"""
+    with open(path, "rb") as handle:
+        head = handle.read(1024)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # a byte that is not UTF-8, not a character cut at the 1 kB boundary
+            return ""
+        text = head[:error.start].decode("utf-8")
+    if not text or any(not (char.isprintable() or char in "\t\r\n") for char in text):
+        return ""
+    return "a web page (HTML)" if re.match(r"\s*(<!doctype html|<html)", text, re.I) else "a text file"
 
 
 def container_extension(path: str | Path) -> str:
@@ -193,6 +337,15 @@ def _isobmff_cut(path: str | Path) -> str | None:
                         f"{size - offset} of {box_size} bytes present")
             offset += box_size
     return ""
+
+
+def _ts_cut(path: str | Path) -> str:
+    """For an MPEG-TS file whose size is not a whole number of 188-byte packets: where it is cut
+    ("" otherwise). (Part of probe_video.)"""
+    if container_extension(path) != ".ts":
+        return ""
+    extra = os.path.getsize(path) % 188
+    return f"the file ends inside an MPEG-TS packet, {extra} of 188 bytes present" if extra else ""
 
 
 def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:

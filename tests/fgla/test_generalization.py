@@ -35,6 +35,7 @@ categories = ["cloud", "water"]
 
 [[stages]]
 stage = "download"
+allow_hosts = ["127.0.0.1"]
 
 [[stages]]
 stage = "split"

@@ -41,7 +41,7 @@ from urllib.parse import quote
 from timelapse_d.atomic import TMP_PREFIX, remove_stale_temporaries, write_json_atomic
 from timelapse_d.keys import source_key
 from timelapse_d.licenses import DEFAULT_FLICKR_LICENSES, FLICKR_LICENSES, flickr_license
-from timelapse_d.retry_after import retry_after_seconds
+from timelapse_d.net.retry_after import retry_after_seconds
 from timelapse_d.sources.base import Source
 
 log = logging.getLogger(__name__)

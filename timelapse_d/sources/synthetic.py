@@ -19,7 +19,7 @@ import numpy as np
 
 from timelapse_d.config import config_from_params
 from timelapse_d.keys import source_key
-from timelapse_d.serve import LocalFileServer
+from timelapse_d.net.serve import LocalFileServer
 from timelapse_d.sources.base import Source
 from timelapse_d.synthetic import SyntheticConfig, generate_video
 

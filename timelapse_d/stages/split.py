@@ -19,13 +19,15 @@ clip gets its camera-motion scores from up to ``score_pairs`` of the pairs insid
 """
 from __future__ import annotations
 
+import bisect
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from timelapse_d.camera_motion import SCORE_COLUMNS, analysis_frame, clip_motion
+from timelapse_d.camera_motion import analysis_frame, clip_motion
 from timelapse_d.keys import clip_key
 from timelapse_d.manifest import read_rows
 from timelapse_d.sources import SOURCES
@@ -81,6 +83,7 @@ def _sampling_stream(path: str, stride: int):
             super().__init__(path)
             self.index = -1
             self.pairs: dict[int, tuple] = {}  # first frame index -> (analysis frame i, analysis frame i+1)
+            self.times: list[float] = []  # seconds of each decoded frame, from its own timestamp
             self._first = None
 
         def read(self, decode: bool = True):
@@ -88,6 +91,7 @@ def _sampling_stream(path: str, stride: int):
             if frame is False or not decode:
                 return frame
             self.index += 1
+            self.times.append(float(self.position.seconds))
             if self.index % stride == 0:
                 self._first = analysis_frame(frame)
             elif self.index % stride == 1 and self._first is not None:
@@ -98,9 +102,27 @@ def _sampling_stream(path: str, stride: int):
     return SamplingStream()
 
 
-def detect_scenes(path: str | Path, config: SplitConfig, frames: int = 0) -> tuple[list[tuple[int, int]], dict]:
-    """Scene frame ranges [start, end) covering the whole video, by PySceneDetect, and the frame
-    pairs sampled on the way ({first frame index: (analysis frame, next analysis frame)})."""
+@dataclass(frozen=True)
+class Scenes:
+    ranges: list[tuple[int, int]]  # [start, end) in decoded-frame indices, covering the whole video
+    times: list[float]  # seconds of each decoded frame, from its own timestamp
+    pairs: dict  # {first frame index: (analysis frame, next analysis frame)}, sampled on the way
+
+    def time_of(self, index: int) -> float:
+        """Seconds at which decoded frame ``index`` starts; ``len(times)``: when the last one ends."""
+        if index < len(self.times):
+            return round(self.times[index], 6)
+        last = self.times[-1] - self.times[-2] if len(self.times) > 1 else 0.0
+        return round(self.times[-1] + last, 6)
+
+
+def detect_scenes(path: str | Path, config: SplitConfig, frames: int = 0) -> Scenes:
+    """The video's scenes, by PySceneDetect, in decoded-frame indices.
+
+    PySceneDetect numbers frames by time times the average frame rate, which in a variable-frame-rate
+    video is not the decoded frame's index (a cut at decoded frame 150 can read as 182), while the
+    rest of the pipeline counts decoded frames: so each cut is placed by its timestamp among the
+    decoded frames' own timestamps."""
     from scenedetect import AdaptiveDetector, ContentDetector, SceneManager
 
     if config.detector == "content":
@@ -116,8 +138,11 @@ def detect_scenes(path: str | Path, config: SplitConfig, frames: int = 0) -> tup
     stride = max(SAMPLE_STRIDE, math.ceil(frames / MAX_SAMPLED_PAIRS)) if config.score_pairs else frames + 2
     stream = _sampling_stream(str(path), stride)
     manager.detect_scenes(stream, show_progress=False)
-    scenes = [(start.frame_num, end.frame_num) for start, end in manager.get_scene_list(start_in_scene=True)]
-    return scenes, stream.pairs
+    starts = [bisect.bisect_left(stream.times, start.seconds - 1e-6)
+              for start, _ in manager.get_scene_list(start_in_scene=True)]
+    bounds = sorted(set(starts[1:]) - {0, len(stream.times)})
+    edges = [0, *bounds, len(stream.times)]
+    return Scenes(list(zip(edges[:-1], edges[1:])) if stream.times else [], stream.times, stream.pairs)
 
 
 def pairs_inside(pairs: dict, start: int, end: int, count: int) -> list[tuple]:
@@ -126,6 +151,11 @@ def pairs_inside(pairs: dict, start: int, end: int, count: int) -> list[tuple]:
     if len(inside) <= count:
         return inside
     return [inside[round(i * (len(inside) - 1) / (count - 1))] for i in range(count)] if count > 1 else inside[:1]
+
+
+def _time_at_rate(index: int, fps: float | None) -> float | None:
+    """Seconds of frame ``index`` at a constant frame rate; None where there is none (frame folders)."""
+    return index / fps if fps else None
 
 
 class SplitStage(Stage):
@@ -148,16 +178,18 @@ class SplitStage(Stage):
         pairs: dict = {}
         if predefined is not None:
             ranges, detector, params = predefined, item["source_kind"], {"clips": "as the source defines them"}
+            time_of = functools.partial(_time_at_rate, fps=fps)
         else:
-            scenes, pairs = detect_scenes(Path(ctx.work) / item["path"], config, item["frames"] or 0)
-            ranges = [window for scene in scenes for window in windows(*scene, config.max_clip_frames)]
+            scenes = detect_scenes(Path(ctx.work) / item["path"], config, item["frames"] or 0)
+            pairs, time_of = scenes.pairs, scenes.time_of
+            ranges = [window for scene in scenes.ranges for window in windows(*scene, config.max_clip_frames)]
             detector, params = config.detector, asdict(config)
         split_at = datetime.now(timezone.utc)
         rows = []
         for start, end in ranges:
             row = {"clip_id": clip_key(video_id, start, end), "video_id": video_id, "status": "ok", "error": "",
                    "start_frame": start, "end_frame": end,
-                   "start_time": start / fps if fps else None, "end_time": end / fps if fps else None,
+                   "start_time": time_of(start), "end_time": time_of(end),
                    "detector": detector, "detector_params": json.dumps(params, sort_keys=True), "split_at": split_at,
                    **clip_motion(pairs_inside(pairs, start, end, config.score_pairs))}
             if predefined is None and end - start < config.min_clip_frames:
