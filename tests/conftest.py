@@ -1,9 +1,13 @@
-"""Shared fixtures: a tiny synthetic pipeline, and one completed run of it for read-only tests."""
+"""Shared fixtures: a tiny synthetic pipeline, and one completed run of it for read-only tests.
+Also a session check: no process started by the suite outlives it."""
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
+from processes import MARK_VARIABLE, descendants, kill_all, marked
 
 from timelapse_d.cli import main
 from timelapse_d.manifest import TABLES, read_rows, timestamp_columns
@@ -28,12 +32,30 @@ camera_motion_prob = 0.5
 
 [[stages]]
 stage = "download"
+allow_hosts = ["127.0.0.1"]
 
 [[stages]]
 stage = "split"
 min_scene_frames = 8
 min_clip_frames = 8
 """
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ[MARK_VARIABLE] = f"session-{uuid.uuid4().hex}"  # inherited by every process the suite starts
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if a process it started is still alive and is not ending with pytest itself
+    (its own forkserver and pool workers end when it exits): such a process was left behind."""
+    left = {pid: command for pid, command in marked(os.environ[MARK_VARIABLE]).items()
+            if pid not in descendants(os.getpid())}
+    if left:
+        kill_all(left)
+        lines = "\n".join(f"  {pid}: {command[:160]}" for pid, command in sorted(left.items()))
+        session.config.get_terminal_writer().line(f"\n{len(left)} processes outlived the tests (killed now):\n{lines}",
+                                                  red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def write_tiny_pipeline(directory: Path, videos: int = 3) -> Path:
@@ -83,6 +105,7 @@ camera_motion_prob = 0.2
 
 [[stages]]
 stage = "download"
+allow_hosts = ["127.0.0.1"]
 
 [[stages]]
 stage = "split"

@@ -4,9 +4,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
+import uuid
 
+import pytest
 from conftest import manifest_snapshot, write_tiny_pipeline
+from processes import MARK_VARIABLE, kill_all, marked
 
 from timelapse_d.cli import main
 from timelapse_d.manifest import read_rows
@@ -46,44 +48,28 @@ def test_sigkill_at_any_point_then_rerun_gives_the_same_manifests(tmp_path):
         f"{row['video_id']}.mp4" for row in read_rows(work, "videos"))
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every living process below ``pid`` (Linux /proc)."""
-    found, todo = set(), [pid]
-    while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
-            try:
-                children = {int(child) for child in (task / "children").read_text().split()}
-            except OSError:  # the process ended meanwhile
-                continue
-            todo += children - found
-            found |= children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie has ended; only its parent's wait is missing
-
-
-def test_a_killed_run_leaves_no_worker_behind(tmp_path):
+@pytest.mark.parametrize("executor, started", [("local", 3), ("ray", 3)])  # forkserver + 2 workers; raylet, GCS, ...
+def test_a_killed_run_leaves_no_process_behind(tmp_path, executor, started):
+    """SIGKILL the driver while its workers run: every process the run started (found by a mark in
+    their environment, orphans included: forkserver and pool workers; Ray's raylet, GCS and workers)
+    ends with it."""
     pipeline = write_tiny_pipeline(tmp_path, videos=40)
+    mark = f"kill-{executor}-{uuid.uuid4().hex}"
     command = [sys.executable, "-m", "timelapse_d.cli", "run", str(pipeline), "--work", str(tmp_path / "work"),
-               "--workers", "2", "--no-progress"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while len(_descendants(process.pid)) < 3 and time.monotonic() < deadline:  # the forkserver and 2 workers
-        time.sleep(0.1)
-    below = _descendants(process.pid)
-    assert len(below) >= 3 and process.poll() is None, below
+               "--workers", "2", "--executor", executor, "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, MARK_VARIABLE: mark})
+    deadline = time.monotonic() + 90
+    while len(marked(mark)) < 1 + started and time.monotonic() < deadline:  # the driver and its helpers
+        time.sleep(0.2)
+    time.sleep(1.0)  # let the run get going
+    run = marked(mark)
+    assert len(run) >= 1 + started and process.poll() is None, run
     process.send_signal(signal.SIGKILL)
     process.wait()
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in below) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = [pid for pid in below if _alive(pid)]
-    for pid in left:  # do not leak them into the rest of the session
-        os.kill(pid, signal.SIGKILL)
-    assert not left, f"{len(left)} processes outlived the killed run"
+    deadline = time.monotonic() + 20
+    while marked(mark) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left = marked(mark)
+    kill_all(left)  # do not leak them into the rest of the session
+    assert not left, f"{len(left)} of the run's {len(run)} processes outlived it: {sorted(left.values())}"

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import select
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterable, Iterator
 
 from timelapse_d.executors.base import Executor
+from timelapse_d.executors.reaper import wait_for_exit
 
 
 class LocalExecutor(Executor):
@@ -63,21 +62,5 @@ def exit_with_driver(driver_pid: int) -> None:
 
 
 def _exit_when_gone(pid: int) -> None:
-    try:
-        handle = os.pidfd_open(pid)  # Linux >= 5.3: readable once the process has ended
-    except (AttributeError, OSError):
-        while _running(pid):
-            time.sleep(1.0)
-    else:
-        select.select([handle], [], [])
+    wait_for_exit(pid)
     os._exit(1)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)  # signal 0: only asks whether the process exists
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by another user
-        return True

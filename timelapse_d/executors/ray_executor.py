@@ -9,6 +9,7 @@ import os
 from typing import Any, Callable, Iterable, Iterator
 
 from timelapse_d.executors.base import Executor
+from timelapse_d.executors.reaper import Reaper
 
 
 def _call(fn: Callable[[Any], Any], item: Any) -> Any:
@@ -25,6 +26,7 @@ class RayExecutor(Executor):
         self.address = address
         self._started_ray = False
         self._remote = None
+        self._reaper: Reaper | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "workers": self.workers, "address": self.address or "local"}
@@ -41,6 +43,8 @@ class RayExecutor(Executor):
             if self.address:
                 ray.init(address=self.address, log_to_driver=False)
             else:
+                # the local instance's processes end with this driver, however it ends
+                self._reaper = Reaper().start()
                 ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
             self._started_ray = True
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_call)
@@ -52,6 +56,9 @@ class RayExecutor(Executor):
         if self._started_ray:
             ray.shutdown()
             self._started_ray = False
+        if self._reaper is not None:
+            self._reaper.stop()
+            self._reaper = None
 
     def map_unordered(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
         import ray
