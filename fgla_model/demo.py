@@ -57,9 +57,9 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--release", required=True, help="the release it published")
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="training config (a new run only)")
     parser.add_argument("--animations", type=int, default=4, help="test clips shown animated (default: 4)")
-    parser.add_argument("--frames", type=int, default=32)
-    parser.add_argument("--device", choices=("cpu", "cuda"))
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--frames", type=int, default=32, help="frames per animation, the photo included (default: 32)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run_demo_command(args: argparse.Namespace) -> int:

@@ -178,17 +178,17 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", action="append", required=True, help="a checkpoint (repeatable: side by side)")
     parser.add_argument("--release", required=True, help="release directory (manifests/NAME/X.Y.Z)")
     parser.add_argument("--shards", help="where the release's shards are (default: its shards_location)")
-    parser.add_argument("--split", default="test", choices=("test", "train"))
+    parser.add_argument("--split", default="test", choices=("test", "train"), help="the release split scored (default: test)")
     parser.add_argument("--frames", type=int, default=32, help="frames per generated video, the input included")
     parser.add_argument("--samples", type=int, default=5, help="runs per test clip, each with its own latents")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the runs' latents (default: 0)")
     parser.add_argument("--lpips-backbone", help="torchvision AlexNet weights (alexnet-owt-7be5be79.pth)")
     parser.add_argument("--lpips-linear", help="LPIPS v0.1 linear layers (alex.pth)")
     parser.add_argument("--inception", help="FID Inception weights (pt_inception-2015-12-05-6726825d.pth)")
     parser.add_argument("--i3d", help="I3D weights for FVD (rgb_imagenet.pt)")
     parser.add_argument("--out", required=True, help="output stem: writes OUT.md and OUT.json")
-    parser.add_argument("--device", choices=("cpu", "cuda"))
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available, else cpu")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -1,8 +1,12 @@
+import re
 from pathlib import Path
 
 import pytest
 
+from timelapse_d.cli import main
 from timelapse_d.pipeline import Pipeline, PipelineError
+from timelapse_d.sources import SOURCES
+from timelapse_d.stages import STAGES
 
 
 def parse(text):
@@ -49,3 +53,24 @@ DATA_PIPELINES = sorted(path for path in Path("pipelines").glob("*.toml") if not
 @pytest.mark.parametrize("path", DATA_PIPELINES, ids=lambda path: path.name)
 def test_every_shipped_pipeline_file_loads(path):  # fgla_*.toml are training configs (tests/fgla)
     assert Pipeline.load(path).stage_names()[0] == "discover"
+
+
+def _help(capsys, *command: str) -> str:
+    with pytest.raises(SystemExit):
+        main([*command, "--help"])
+    return " ".join(capsys.readouterr().out.split())  # argparse wraps lines; compare words
+
+
+def test_every_generated_flag_explains_itself_and_shows_its_default_plainly(capsys):
+    commands = [("discover", name) for name in SOURCES.names()]
+    commands += [(name,) for name in STAGES.names() if name != "discover"]
+    for command in commands:
+        text = _help(capsys, *command)
+        for flag in re.findall(r"(--[a-z-]+) [A-Z_]+(?: \[[A-Z_]+ \.\.\.\])? (.*?)\((?:default: [^)]*|required)\)", text):
+            name, doc = flag
+            assert doc.strip() and doc.strip() != name[2:].replace("-", " "), (command, name)
+    flickr = _help(capsys, "discover", "flickr")
+    assert "--tags TAGS [TAGS ...] Flickr tags, matched per tag_mode (default: timelapse)" in flickr
+    assert "--text TEXT free text matched against title, description and tags (default: empty)" in flickr
+    assert "--path PATH the list: .txt, .csv or .parquet (required)" in _help(capsys, "discover", "urls")
+    assert "--threshold THRESHOLD ContentDetector: content change that makes a cut (default: 27.0)" in _help(capsys, "split")

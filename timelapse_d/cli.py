@@ -14,6 +14,7 @@ import types
 from pathlib import Path
 import typing
 
+from timelapse_d.config import field_docs, plain
 from timelapse_d.executors import EXECUTORS
 from timelapse_d.errors import UsageError
 from timelapse_d.labelling.cli import add_clips_commands, add_label_commands
@@ -85,8 +86,9 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 
 def _add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    """One flag per field of a config dataclass (--min-upload-date for min_upload_date), typed by its annotation."""
-    hints = typing.get_type_hints(config_cls)
+    """One flag per field of a config dataclass (--min-upload-date for min_upload_date), typed by its annotation
+    and explained by the field's comment (``config.field_docs``)."""
+    hints, docs = typing.get_type_hints(config_cls), field_docs(config_cls)
     for field in dataclasses.fields(config_cls):
         hint = hints[field.name]
         options = [arg for arg in typing.get_args(hint) if arg is not type(None)]
@@ -104,14 +106,16 @@ def _add_config_flags(parser: argparse.ArgumentParser, config_cls: type) -> None
         required = field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
         default = None if required else (field.default if field.default is not dataclasses.MISSING
                                          else field.default_factory())
+        doc = docs[field.name] or field.name.replace("_", " ")
         kwargs.update(required=required, default=argparse.SUPPRESS,
-                      help="(required)" if required else f"default: {default!r}")
+                      help=f"{doc} (required)" if required else f"{doc} (default: {plain(default)})")
         parser.add_argument("--" + field.name.replace("_", "-"), **kwargs)
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", required=True, help="work directory (manifests, media, stats)")
-    parser.add_argument("--executor", choices=EXECUTORS.names(), default="local")
+    parser.add_argument("--executor", choices=EXECUTORS.names(), default="local",
+                        help="a local process pool, or Ray (default: local)")
     parser.add_argument("--workers", type=int, default=1, help="parallel workers (processes or Ray CPUs)")
     parser.add_argument("--ray-address", help="address of an existing Ray cluster (default: start Ray locally)")
     parser.add_argument("--retry-failed", action="store_true", help="process again the items recorded as failed")
@@ -171,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         stage_parser.set_defaults(handler=cmd_stage)
 
     status = commands.add_parser("status", help="ok / failed / dropped / pending per stage")
-    status.add_argument("--work", required=True)
+    status.add_argument("--work", required=True, help="the work directory")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=cmd_status)
     add_label_commands(commands)

@@ -67,3 +67,49 @@ def _fits(value: Any, hint: Any) -> bool:
 
 def _describe(hint: Any) -> str:
     return str(hint).replace("typing.", "") if typing.get_origin(hint) else getattr(hint, "__name__", str(hint))
+
+
+def field_docs(config_cls: type) -> dict[str, str]:
+    """Each field's documentation: the comment after it in the class's source, with the comment-only
+    lines that follow it (fields are documented that way throughout), or "" where there is none.
+
+    >>> from timelapse_d.stages.split import SplitConfig
+    >>> field_docs(SplitConfig)["threshold"]
+    'ContentDetector: content change that makes a cut'
+    """
+    import inspect
+    import io
+    import tokenize
+
+    docs = {field.name: [] for field in dataclasses.fields(config_cls)}
+    try:
+        source = inspect.getsource(config_cls)
+    except (OSError, TypeError):  # defined where there is no source to read
+        return {name: "" for name in docs}
+    current, line_start = None, True
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.NAME and line_start:
+            current = token.string if token.string in docs else None
+        elif token.type == tokenize.COMMENT and current is not None:
+            docs[current].append(token.string.lstrip("#").strip())
+        line_start = token.type in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT, tokenize.COMMENT)
+        if token.type == tokenize.NEWLINE:
+            line_start = True
+    return {name: " ".join(parts) for name, parts in docs.items()}
+
+
+def plain(value: Any) -> str:
+    """A default as a person reads it: 3.0, timelapse sky, empty, none, true.
+
+    >>> [plain(v) for v in (3.0, ("timelapse", "sky"), "", None, True, "content")]
+    ['3.0', 'timelapse sky', 'empty', 'none', 'true', 'content']
+    """
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return " ".join(plain(item) for item in value) if value else "(none)"
+    if value == "":
+        return "empty"
+    return str(value)

@@ -72,38 +72,40 @@ def add_release_commands(commands) -> None:
     create = verbs.add_parser("create", help="a release of a work directory's samples",
                               description="Write manifests/NAME/VERSION/: manifests, release.json, dataset card, "
                                           "attribution. An existing version is never overwritten.")
-    create.add_argument("--work", required=True)
-    create.add_argument("--name", required=True)
+    create.add_argument("--work", required=True, help="the work directory whose samples it releases")
+    create.add_argument("--name", required=True, help="the dataset's name, e.g. timelapse-d")
     create.add_argument("--version", required=True, help="X.Y.Z")
     _common(create, "publish the shards into this directory (default: leave them in WORK/shards)")
     create.set_defaults(handler=cmd_create)
 
     export = verbs.add_parser("export", help="a curated child release with its own shards",
                               description="The samples of NAME@VERSION passing every filter given, in new shards.")
-    export.add_argument("--from", dest="from_ref", required=True, metavar="NAME@VERSION")
-    export.add_argument("--name", required=True)
-    export.add_argument("--version", required=True)
+    export.add_argument("--from", dest="from_ref", required=True, metavar="NAME@VERSION", help="the parent release")
+    export.add_argument("--name", required=True, help="the child release's name")
+    export.add_argument("--version", required=True, help="its version, X.Y.Z")
     export.add_argument("--category", action="append", help="keep this category (repeatable)")
     export.add_argument("--license", action="append", help="keep this license id (repeatable)")
     export.add_argument("--min-height", type=int, help="keep sources at least this many pixels high")
     export.add_argument("--split", action="append", choices=("train", "test"), help="keep this split")
-    export.add_argument("--shard-bytes", type=int, default=1_000_000_000)
+    export.add_argument("--shard-bytes", type=int, default=1_000_000_000,
+                        help="a new shard is closed once it holds about this much (default 1000000000)")
     _common(export, "where the parent's shards are and the new ones go (default: the parent's shards_location)")
     export.set_defaults(handler=cmd_export)
 
     remove = verbs.add_parser("remove", help="takedown: the next patch version without one source",
                               description="A new patch version without the source's samples; the card notes it.")
-    remove.add_argument("--from", dest="from_ref", required=True, metavar="NAME@VERSION")
-    remove.add_argument("--source-id", required=True)
-    remove.add_argument("--reason", default="")
-    remove.add_argument("--shard-bytes", type=int, default=1_000_000_000)
+    remove.add_argument("--from", dest="from_ref", required=True, metavar="NAME@VERSION", help="the release to amend")
+    remove.add_argument("--source-id", required=True, help="the source whose samples go")
+    remove.add_argument("--reason", default="", help="why, for the dataset card (default: none given)")
+    remove.add_argument("--shard-bytes", type=int, default=1_000_000_000,
+                        help="a rewritten shard is closed once it holds about this much (default 1000000000)")
     _common(remove, "where the parent's shards are and rewritten ones go (default: its shards_location)")
     remove.set_defaults(handler=cmd_remove)
 
     verify = verbs.add_parser("verify", help="re-hash every shard and manifest of a release (exit 1 if any differs)")
     verify.add_argument("path", help="release directory, e.g. manifests/demo/1.0.0")
     verify.add_argument("--shards", metavar="DIR", help="where the shards are (default: shards_location)")
-    verify.add_argument("--no-progress", action="store_true")
+    verify.add_argument("--no-progress", action="store_true", help="no progress bars")
     verify.set_defaults(handler=cmd_verify)
 
     rebuild = commands.add_parser("rebuild", help="re-run a release's pipeline from its manifests and compare",
@@ -112,8 +114,8 @@ def add_release_commands(commands) -> None:
     rebuild.add_argument("path", help="release directory")
     rebuild.add_argument("--work", required=True, help="a new work directory")
     rebuild.add_argument("--shards", metavar="DIR", help="where the published shards are (default: shards_location)")
-    rebuild.add_argument("--workers", type=int, default=1)
+    rebuild.add_argument("--workers", type=int, default=1, help="parallel worker processes (default 1)")
     rebuild.add_argument("--flow-tolerance", type=float, default=0.05, metavar="PX",
                          help="largest mean flow difference per frame pair, pixels (default 0.05)")
-    rebuild.add_argument("--no-progress", action="store_true")
+    rebuild.add_argument("--no-progress", action="store_true", help="no progress bars")
     rebuild.set_defaults(handler=cmd_rebuild)

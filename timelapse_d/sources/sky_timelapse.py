@@ -39,7 +39,7 @@ _FRAME_NUMBER = re.compile(r"_frames_(\d{8})\.jpg$")
 @dataclass(frozen=True)
 class SkyTimelapseConfig:
     root: str  # the folder holding sky_train/ and sky_test/
-    splits: tuple[str, ...] = ("train", "test")
+    splits: tuple[str, ...] = ("train", "test")  # which of the dataset's splits to import
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.splits) - set(SPLIT_FOLDERS))

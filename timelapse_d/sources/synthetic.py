@@ -28,9 +28,9 @@ MEDIA_DIR = Path("sources") / "synthetic"  # relative to WORK
 
 @dataclass(frozen=True)
 class SyntheticSourceConfig:
-    videos: int = 6
-    seed: int = 0
-    scene: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)
+    videos: int = 6  # how many videos to render
+    seed: int = 0  # video i is rendered from (seed, i), so more videos extend the list without changing it
+    scene: SyntheticConfig = dataclasses.field(default_factory=SyntheticConfig)  # size, shots, motion (below)
 
     def __post_init__(self) -> None:
         if not isinstance(self.videos, int) or self.videos < 1:

@@ -24,7 +24,7 @@ class AutoLabelConfig:
     """The camera-motion thresholds are those of ``timelapse_d.camera_motion``, but for the "barely moves"
     one: 0 keeps every still-camera clip (the model benchmark does, to keep every synthetic category)."""
 
-    min_motion_strength: float = CameraMotionThresholds.min_strength
+    min_motion_strength: float = CameraMotionThresholds.min_strength  # px / frame below which a clip barely moves
 
     def __post_init__(self):
         if not self.min_motion_strength >= 0:

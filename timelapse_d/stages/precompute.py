@@ -55,18 +55,18 @@ _SOURCE_FIELDS = ("source_id", "source_kind", "title", "page_url", "owner", "own
 @dataclass(frozen=True)
 class PrecomputeConfig:
     every: int = 4  # keep frames start, start + every, ... of each clip
-    width: int = 256
-    height: int = 256
-    aspect: str = "squash"
-    frame_format: str = "jpg"  # or "png" (lossless, about 4x bigger on real frames)
-    jpeg_quality: int = 95
+    width: int = 256  # pixels of the stored frames, flow and masks
+    height: int = 256  # pixels of the stored frames, flow and masks
+    aspect: str = "squash"  # "squash" to width x height, or "crop" the centre to its aspect first
+    frame_format: str = "jpg"  # "jpg", or "png" (lossless, about 4x bigger on real frames)
+    jpeg_quality: int = 95  # 1-100, for frame_format "jpg"
     min_frames: int = 2  # clips with fewer kept frames are dropped (a sample needs one flow)
-    flow: str = "dis"
-    flow_params: dict = dataclasses.field(default_factory=dict)
-    segmenter: str = "segformer"
-    segmenter_params: dict = dataclasses.field(default_factory=dict)
-    test_fraction: float = 0.15
-    seed: int = 0
+    flow: str = "dis"  # the flow estimator: "dis" or "farneback" (docs/flow.md)
+    flow_params: dict = dataclasses.field(default_factory=dict)  # the estimator's parameters (pipeline file only)
+    segmenter: str = "segformer"  # the six-group segmenter: "segformer" or "oracle" (synthetic only)
+    segmenter_params: dict = dataclasses.field(default_factory=dict)  # e.g. weights (pipeline file only)
+    test_fraction: float = 0.15  # share of videos in the test split, balanced by category
+    seed: int = 0  # seed of the train / test assignment
     shard_bytes: int = 1_000_000_000  # a shard is closed once it holds about this much
 
     def __post_init__(self) -> None:
