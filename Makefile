@@ -25,7 +25,10 @@ demo: install
 	$(BIN)/timelapse-d release verify $(RELEASE)
 	$(BIN)/fgla demo --work $(WORK) --release $(RELEASE)
 
+# The browser tests drive Debian's chromium (Playwright's own browser download cannot work offline).
 test: install
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+	  || echo "make test: chromium could not be installed; the browser tests will be skipped (and say so)"
 	$(BIN)/python -m pytest
 
 clean:

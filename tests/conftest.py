@@ -58,6 +58,42 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.fixture(scope="session")
+def tiny_segformer_dir(tmp_path_factory):
+    """A randomly initialised SegFormer of the real architecture with 150 labels, saved like real weights."""
+    import torch
+    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
+
+    torch.manual_seed(0)
+    config = SegformerConfig(num_labels=150, hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 1, 1, 1],
+                             depths=[1, 1, 1, 1], decoder_hidden_size=16)
+    path = tmp_path_factory.mktemp("tiny-segformer")
+    SegformerForSemanticSegmentation(config).save_pretrained(path)
+    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(path)
+    return path
+
+
+CHROMIUM = ("chromium", "chromium-browser")  # Debian's, installed by `make test`
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium, driven by Playwright, started once for the session. Where it is missing
+    (`make test` installs it with apt), the tests that need it are skipped, each saying why."""
+    import shutil
+
+    executable = next((found for name in CHROMIUM if (found := shutil.which(name))), None)
+    if executable is None:
+        pytest.skip("BROWSER TESTS SKIPPED: no chromium on this machine (`apt-get install chromium`; make test does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable,
+                                             args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        yield browser
+        browser.close()
+
+
 def write_tiny_pipeline(directory: Path, videos: int = 3) -> Path:
     path = directory / "tiny.toml"
     path.write_text(TINY_PIPELINE.format(videos=videos))

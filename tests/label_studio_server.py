@@ -58,12 +58,15 @@ class LabelStudioServer:
         assert response.status_code == 200 and "sessionid" in session.cookies, response.text[:300]
         return session.get(f"{self.url}/api/current-user/token", timeout=60).json()["token"]
 
-    def tasks(self, project_title: str) -> list[dict]:
+    def project(self, title: str) -> dict:
         projects = [p for p in self.api("GET", "/api/projects/", params={"page_size": 1000})["results"]
-                    if p["title"] == project_title]
+                    if p["title"] == title]
         assert len(projects) == 1, [p["title"] for p in projects]
-        answer = self.api("GET", "/api/tasks/", params={"project": projects[0]["id"], "page_size": 1000,
-                                                        "fields": "all"})
+        return projects[0]
+
+    def tasks(self, project_title: str) -> list[dict]:
+        answer = self.api("GET", "/api/tasks/", params={"project": self.project(project_title)["id"],
+                                                        "page_size": 1000, "fields": "all"})
         return answer["tasks"]
 
     def annotate(self, token: str, task_id: int, camera_motion: str, usable: bool,

@@ -16,6 +16,8 @@ from label_studio_server import LabelStudioServer, start_session_server, stop_se
 
 from timelapse_d.cli import main
 from timelapse_d.labelling import client as client_module
+from timelapse_d.labelling.auto import verdict_confidence
+from timelapse_d.labelling.project import CATEGORIES
 from timelapse_d.labelling.server import stop_server
 from timelapse_d.manifest import read_rows, table_path
 
@@ -72,7 +74,12 @@ def test_push_imports_one_pre_annotated_task_per_clip_once(ls_server, work, caps
         assert (work / "clips" / f"{clip_id}.mp4").is_file()
         prediction = {r["from_name"]: r["value"]["choices"] for r in task["predictions"][0]["result"]}
         assert prediction["camera_motion"][0] in ("none", "pan", "zoom") and prediction["usable"][0] in ("yes", "no")
+        assert task["predictions"][0]["score"] == pytest.approx(verdict_confidence(clips[clip_id]))
+        assert 0.5 <= task["predictions"][0]["score"] <= 1.0
         assert task["data"]["start_frame"] == clips[clip_id]["start_frame"]
+        assert task["data"]["fps"] == 12.0  # the tiny pipeline's videos: the Video tag plays them at their rate
+    config = ls_server.project(title)["label_config"]
+    assert 'frameRate="$fps"' in config and config.count('choice="single-radio"') == 2
     assert label("push", "--work", str(work), "--url", ls_server.url, "--project", title) == 0
     assert len(ls_server.tasks(title)) == len(tasks)
     assert "0 task(s) imported, 6 already there" in capsys.readouterr().err
@@ -107,6 +114,7 @@ def test_pull_writes_annotations_consensus_and_agreement_and_is_idempotent(ls_se
     humans = [row for row in rows.values() if row["label_source"] == "human"]
     assert len(humans) == 4 and {row["status"] for row in humans} == {"ok"}
     assert all(row["ls_task_id"] and row["ls_annotation_id"] and row["labelled_at"] for row in humans)
+    assert all(row["needs_review"] is False for row in humans)
     annotators = {row["annotator"] for row in humans}
     assert sorted(name.split("-")[0] for name in annotators) == ["alice", "bob"]
     assert all("@" not in name and "." not in name for name in annotators)
@@ -171,7 +179,7 @@ def test_unreachable_server_is_exit_1_naming_the_url_and_writes_nothing(work, ca
 
 def test_server_stopped_mid_push_then_pull_down_and_a_rerun_completes(ls_server, work, capsys, monkeypatch):
     """The real server is stopped between two import batches; pull fails while it is down; after
-    a restart on the same port, push completes without duplicates and pull works."""
+    a restart (on the same port, remembered), push completes without duplicates and pull works."""
     title, url, port = "outage", ls_server.url, ls_server.port
     real_post = client_module.LabelStudioClient.post
     imports = []
@@ -193,10 +201,49 @@ def test_server_stopped_mid_push_then_pull_down_and_a_rerun_completes(ls_server,
     assert url in capsys.readouterr().err
     assert {name: read_rows(work, name) for name in ("clips", "labels")} == before
 
-    assert label("serve", "--work", str(ls_server.work), "--port", str(port)) == 0
-    assert ls_server.url == url
+    assert label("serve", "--work", str(ls_server.work)) == 0  # no --port: the one it had, remembered
+    assert ls_server.url == url and ls_server.port == port
     assert label("push", "--work", str(work), "--url", url, "--project", title, "--batch-size", "2") == 0
     assert "4 task(s) imported, 2 already there" in capsys.readouterr().err
     tasks = ls_server.tasks(title)
     assert sorted(task["data"]["clip_id"] for task in tasks) == sorted(clip_ids(work))
     assert label("pull", "--work", str(work), "--url", url, "--project", title) == 0
+
+
+def test_an_annotator_labels_a_clip_in_the_browser_and_pull_returns_it(ls_server, browser):
+    """Debian's chromium, driven by Playwright: log in, open a task, play its clip, answer with radio
+    buttons and check boxes, submit; `label pull` returns what was clicked."""
+    title, work = "in the browser", ls_server.work
+    assert label("push", "--work", str(work), "--project", title) == 0
+    project, task = ls_server.project(title), sorted(ls_server.tasks(title), key=lambda task: task["id"])[0]
+    credentials = json.loads((work / "label-studio" / "credentials.json").read_text())
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(f"{ls_server.url}/user/login/")
+        page.fill("input[name=email]", credentials["email"])
+        page.fill("input[name=password]", credentials["password"])
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        page.goto(f"{ls_server.url}/projects/{project['id']}/data?task={task['id']}")
+        page.wait_for_function("() => document.querySelector('video') && document.querySelector('video').readyState >= 2",
+                               timeout=60_000)
+        fps, frames = task["data"]["fps"], task["data"]["end_frame"] - task["data"]["start_frame"]
+        page.wait_for_function(f"() => /of\\s{frames}\\b/.test(document.body.innerText)", timeout=10_000)  # "1 of 14":
+        page.get_by_role("button", name="Play").click()
+        page.wait_for_function("() => document.querySelector('video').currentTime > 0.1", timeout=10_000)
+        assert page.get_by_role("radio", name="none").count() == 1  # single choices are radio buttons
+        page.get_by_role("radio", name="none").check()
+        page.get_by_role("radio", name="yes").check()
+        for category in CATEGORIES:  # the pre-annotation may have ticked some
+            page.locator(f"input[type=checkbox][name={category}]").set_checked(category == "cloud")
+        page.get_by_role("button", name="Submit current annotation").click()
+        page.wait_for_function("() => !document.querySelector('[data-testid=bottombar-submit-button]')",
+                               timeout=20_000)
+    finally:
+        page.close()
+    assert fps == 12.0
+    assert label("pull", "--work", str(work), "--project", title) == 0
+    rows = [row for row in read_rows(work, "labels") if row["clip_id"] == task["data"]["clip_id"]]
+    [row] = [row for row in rows if row["label_source"] == "human"]
+    assert (row["camera_motion"], row["usable"], row["categories"]) == ("none", True, ["cloud"])
+    assert (row["ls_task_id"], row["needs_review"], row["status"]) == (task["id"], False, "ok")

@@ -24,7 +24,7 @@ def test_demo_pipeline_loads():
     ("name = 'x'", "needs at least one"),
     ("stages = [", "not valid TOML"),
     ("colour = 1\n[[stages]]\nstage = 'download'", r"unknown top-level key\(s\) \['colour'\]"),
-    ("[[stages]]\nstage = 'upload'", "stage #1: unknown stage 'upload'; known: auto-label, discover, download, precompute, split"),
+    ("[[stages]]\nstage = 'upload'", "stage #1: unknown stage 'upload'; known: auto-label, discover, download, import-labels, precompute, split"),
     ("[[stages]]\nstage = 'download'\nretrys = 2", r"stage 'download': unknown parameter\(s\) \['retrys'\]"),
     ("[[stages]]\nstage = 'download'\nretries = -1", "retries must be >= 0, got -1"),
     ("[[stages]]\nstage = 'download'\nretries = '3'", "parameter 'retries' must be int, got '3'"),

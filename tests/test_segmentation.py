@@ -122,21 +122,6 @@ def test_oracle_errors_name_the_offending_value(synthetic_video):
 
 # ---- segformer (random tiny weights: checks the plumbing, not the masks) ---------------------
 
-@pytest.fixture(scope="module")
-def tiny_segformer_dir(tmp_path_factory):
-    """A randomly initialised SegFormer of the real architecture with 150 labels, saved like real weights."""
-    import torch
-    from transformers import SegformerConfig, SegformerForSemanticSegmentation, SegformerImageProcessor
-
-    torch.manual_seed(0)
-    config = SegformerConfig(num_labels=150, hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 1, 1, 1],
-                             depths=[1, 1, 1, 1], decoder_hidden_size=16)
-    path = tmp_path_factory.mktemp("tiny-segformer")
-    SegformerForSemanticSegmentation(config).save_pretrained(path)
-    SegformerImageProcessor(size={"height": 64, "width": 64}).save_pretrained(path)
-    return path
-
-
 def test_segformer_from_a_local_directory_gives_group_maps_at_input_size(tiny_segformer_dir):
     from timelapse_d.segmentation.segformer import SegformerConfig
 

@@ -1,9 +1,12 @@
 """Importing a Sky Time-lapse tree: sources rows pointing at frame folders, keeping the split."""
 import json
+import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from fgla_tiny import tiny_config
 
 from timelapse_d.cli import main
 from timelapse_d.manifest import read_rows
@@ -117,3 +120,68 @@ def test_split_keeps_the_dataset_clips_one_per_folder(sky_tree, tmp_path):
         ("sky-timelapse-07U1fSrk9oI_f000120-000123", "ok", "sky-timelapse", None),
         ("sky-timelapse-zZ9-test_v_f000000-000003", "ok", "sky-timelapse", None)]
     assert all(row["camera_motion_score"] is None for row in clips)  # no scores for source-defined clips
+
+
+ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "images" / "sequences"
+def _real_tree(root: Path) -> None:
+    """Real frames in Sky Time-lapse's layout (renumbered from 0): a sunset sky and a webcam view,
+    plus a made one (a sky gradient with a drifting bright cloud)."""
+    for split_folder, video, sequence in (("sky_train", "sunset", "al_motion_clouds_sunset"),
+                                          ("sky_test", "webcam", "al_appearance_webcam")):
+        frames = sorted((ASSETS / sequence).glob("*.jpg"), key=lambda path: int(path.stem.rsplit("_", 1)[1]))
+        (root / split_folder / video / "1").mkdir(parents=True)
+        for number, frame in enumerate(frames):
+            shutil.copy(frame, root / split_folder / video / "1" / f"{video}_frames_{number:08d}.jpg")
+    (root / "sky_train" / "made" / "1").mkdir(parents=True)
+    y, x = np.mgrid[0:360, 0:640]
+    for number in range(12):
+        sky = np.stack([200 - y * 0.3, 150 - y * 0.2, 90 + 0 * y], axis=-1)
+        cloud = np.exp(-(((x - 200 - 6 * number) / 80) ** 2 + ((y - 120) / 40) ** 2))[..., None] * 120
+        cv2.imwrite(str(root / "sky_train" / "made" / "1" / f"made_frames_{number:08d}.jpg"),
+                    np.clip(sky + cloud, 0, 255).astype(np.uint8))
+
+
+def test_the_shipped_pipeline_takes_a_tree_to_a_release_and_training_with_no_human_step(tmp_path, tiny_segformer_dir):
+    """pipelines/sky_timelapse.toml as shipped, but for its root and weights (random tiny SegFormer
+    weights made by the test: the plumbing, not real masks) and a smaller frame size."""
+    from fgla_model.cli import main as fgla_main
+
+    _real_tree(tmp_path / "sky")
+    text = (Path(__file__).resolve().parents[1] / "pipelines" / "sky_timelapse.toml").read_text()
+    text = text.replace('root = "data/sky_timelapse"', f'root = "{tmp_path / "sky"}"')
+    text = text.replace('weights = "nvidia/segformer-b0-finetuned-ade-512-512"', f'weights = "{tiny_segformer_dir}"')
+    text = text.replace("width = 256", "width = 64").replace("height = 256", "height = 64")
+    (tmp_path / "sky.toml").write_text(text)
+    work = tmp_path / "work"
+    assert main(["run", str(tmp_path / "sky.toml"), "--work", str(work), "--no-progress"]) == 0
+
+    labels = read_rows(work, "labels")
+    assert len(labels) == 3 and {(row["annotator"], row["label_source"], row["camera_motion"], row["usable"],
+                                  tuple(row["categories"])) for row in labels} == {("import", "import", "none", True,
+                                                                                    ("cloud",))}
+    samples = {row["video_id"]: row for row in read_rows(work, "samples")}
+    assert {video: (row["status"], row["split"], row["category"]) for video, row in samples.items()} == {
+        "sky-timelapse-sunset": ("ok", "train", "cloud"), "sky-timelapse-made": ("ok", "train", "cloud"),
+        "sky-timelapse-webcam": ("ok", "test", "cloud")}  # the dataset's own split
+    assert samples["sky-timelapse-made"]["frame_indices"] == [0, 4, 8]  # one frame in 4
+
+    assert main(["release", "create", "--work", str(work), "--name", "sky", "--version", "1.0.0",
+                 "--root", str(tmp_path / "releases")]) == 0
+    release = tmp_path / "releases" / "sky" / "1.0.0"
+    assert main(["release", "verify", str(release), "--no-progress"]) == 0
+    config = tiny_config(tmp_path / "tiny.toml", steps=2, log_every=1, checkpoint_every=2)
+    assert fgla_main(["train", "--release", str(release), "--config", str(config),
+                      "--out", str(tmp_path / "run"), "--device", "cpu", "--no-progress"]) == 0
+    assert (tmp_path / "run" / "checkpoint.pt").is_file()
+    steps = [line.split(",")[0] for line in (tmp_path / "run" / "losses.csv").read_text().splitlines()[1:]]
+    assert steps == ["1", "2"]
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"categories": ["clouds"]}, "categories must be among the paper's 13"),
+    ({"camera_motion": "still"}, "camera_motion must be one of"), ({"source_kinds": []}, "source_kinds must name")])
+def test_import_labels_config_errors_name_the_field(params, message):
+    from timelapse_d.stages.import_labels import ImportLabelsConfig
+
+    with pytest.raises(ValueError, match=message):
+        ImportLabelsConfig(**params)

@@ -21,6 +21,7 @@ from fgla_model.train import CSV_COLUMNS, read_loss_rows, weights_sha256
 from fgla_model.train_config import load_config, parse_config
 from fgla_model.warp import normalised_to_pixels
 from timelapse_d.cli import main as timelapse_main
+from fgla_tiny import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINES = ROOT / "pipelines"
@@ -31,38 +32,6 @@ ABLATIONS = {  # file -> the one (table, key, value) it changes in fgla_paper.to
     "fgla_ablation_frame_only.toml": ("loss", ("use_flow", "use_tv"), False),
     "fgla_ablation_wo_tv.toml": ("loss", "use_tv", False),
 }
-TINY = """
-[model]
-image_size = 32
-encoder_size = 16
-encoder_base_channels = 8
-encoder_depth = 2
-generator_base_channels = 8
-generator_depth = 3
-c = 8.0
-{model}
-[loss]
-{loss}
-[data]
-workers = 0
-shuffle_buffer = 8
-{data}
-[optim]
-lr = 3e-3
-batch_size = 4
-steps = {steps}
-log_every = {log_every}
-checkpoint_every = {checkpoint_every}
-{optim}
-"""
-
-
-def tiny_config(path, steps=8, log_every=2, checkpoint_every=4, model="", loss="", data="", optim=""):
-    path.write_text(TINY.format(steps=steps, log_every=log_every, checkpoint_every=checkpoint_every, model=model,
-                                loss=loss, data=data, optim=optim))
-    return path
-
-
 @pytest.fixture(scope="module")
 def release(precomputed_run, tmp_path_factory):
     """The precomputed run's release n@1.0.0 (a few train clips in 2 shards, 96x96)."""

@@ -12,6 +12,7 @@ move, categories from the source's tags that are among the paper's 13.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from timelapse_d.camera_motion import CameraMotionThresholds, barely_moves, camera_verdict
@@ -27,6 +28,33 @@ def auto_label(clip: dict, tags: list[str] | None,
     wanted = set(tags or ())
     return {"camera_motion": camera, "usable": camera == "none" and not barely_moves(clip, thresholds),
             "categories": [category for category in CATEGORIES if category in wanted]}
+
+
+def verdict_confidence(clip: dict, thresholds: CameraMotionThresholds = CameraMotionThresholds()) -> float | None:
+    """How sure the automatic verdict is, 0.5 (on a threshold) to 1 (far from every threshold it
+    depends on); None for a clip without scores. The camera verdict's margin is the score's distance
+    from ``min_score`` as a share of the room on its side; for a still camera, the usable verdict's
+    is the motion strength's distance from ``min_strength`` in decades (10x away: sure). A margin,
+    not a calibrated probability; the product of the two.
+
+    >>> clip = {"camera_motion_score": 0.0, "pan_px_per_frame": 0.0, "zoom_per_frame": 1.0, "motion_strength": 0.5}
+    >>> verdict_confidence(clip)  # a still camera, a scene that moves 10x the threshold
+    1.0
+    >>> round(verdict_confidence({**clip, "camera_motion_score": 0.9, "pan_px_per_frame": 2.0}), 3)  # a pan
+    0.941
+    >>> verdict_confidence({**clip, "camera_motion_score": 0.15, "motion_strength": 0.05})  # on both thresholds
+    0.25
+    """
+    score, strength = clip.get("camera_motion_score"), clip.get("motion_strength")
+    if score is None or strength is None:
+        return None
+    limit = thresholds.min_score
+    camera = (limit - score) / limit if score < limit else (score - limit) / (1 - limit)
+    confidence = 0.5 + 0.5 * min(1.0, camera)
+    if camera_verdict(clip, thresholds) == "none" and thresholds.min_strength > 0:
+        decades = abs(math.log10(max(strength, 1e-6) / thresholds.min_strength))
+        confidence *= 0.5 + 0.5 * min(1.0, decades)
+    return confidence
 
 
 def clip_tags(work: str | Path) -> dict[str, list[str]]:

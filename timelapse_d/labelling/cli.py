@@ -42,8 +42,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     state = "already running" if info["already_running"] else "started"
     print(info["url"])
     print(f"Label Studio {server.LABEL_STUDIO_VERSION} {state} at {info['url']} (pid {info['pid']}); "
-          f"log in as {server.ADMIN_EMAIL}, password and API token in {server.credentials_path(args.work)} "
-          f"(mode 0600); stop it with `timelapse-d label serve --work {args.work} --stop`", file=sys.stderr)
+          f"log in as {server.ADMIN_EMAIL} with the password that "
+          f"`timelapse-d label serve --work {args.work} --show-password` prints (kept with the API token in "
+          f"{server.credentials_path(args.work)}, mode 0600); the port stays the same across restarts; "
+          f"stop it with `timelapse-d label serve --work {args.work} --stop`", file=sys.stderr)
     if args.show_password:
         print(f"password: {server.read_credentials(args.work)['password']}", file=sys.stderr)
     return EXIT_OK
@@ -143,7 +145,7 @@ def add_label_commands(commands) -> None:
                                          "(installs it into its own virtual environment on first use).")
     serve.add_argument("--work", required=True, help="work directory")
     serve.add_argument("--stop", action="store_true", help="stop the server started for WORK")
-    serve.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    serve.add_argument("--port", type=int, help="port on 127.0.0.1, remembered for the next start (default: the one used before, else a free one)")
     serve.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for it to answer (default 180)")
     serve.add_argument("--show-password", action="store_true", help="also print the admin password")
     serve.set_defaults(handler=_labelling_errors(cmd_serve))

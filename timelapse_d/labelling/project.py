@@ -25,21 +25,26 @@ def _choices(name: str, values: tuple[str, ...], choice: str, required: bool) ->
 
 
 def label_config() -> str:
-    """Label Studio's XML: the clip's video, camera motion (one), usable (one), categories (any)."""
+    """Label Studio's XML: the clip's video at its own frame rate (task data ``fps``), camera motion
+    (one, radio buttons), usable (one, radio buttons), categories (any, check boxes)."""
     return ("<View>\n"
-            '  <Video name="video" value="$video" height="360"/>\n'
-            + _choices("camera_motion", CAMERA_LABELS, "single", True)
-            + _choices("usable", USABLE, "single", True)
+            '  <Video name="video" value="$video" frameRate="$fps" height="360"/>\n'
+            + _choices("camera_motion", CAMERA_LABELS, "single-radio", True)
+            + _choices("usable", USABLE, "single-radio", True)
             + _choices("categories", CATEGORIES, "multiple", False)
             + "</View>\n")
 
 
 def find_or_create_project(client: LabelStudioClient, title: str = DEFAULT_TITLE,
                            annotators_per_clip: int = 1) -> dict:
-    """The project titled ``title`` (the one with the lowest id if several), created when missing."""
+    """The project titled ``title`` (the one with the lowest id if several), created when missing; an
+    older project's labelling interface is brought up to date (the questions and answers are the same)."""
     matches = [project for project in client.paginate("/api/projects/") if project["title"] == title]
     if matches:
-        return min(matches, key=lambda project: project["id"])
+        project = min(matches, key=lambda project: project["id"])
+        if project.get("label_config") != label_config():
+            project = client.request("PATCH", f"/api/projects/{project['id']}", json={"label_config": label_config()})
+        return project
     return client.post("/api/projects/", {
         "title": title, "label_config": label_config(), "maximum_annotations": annotators_per_clip,
         "description": "Time-lapse-D: camera motion, usability and categories per clip (timelapse-d label push)",

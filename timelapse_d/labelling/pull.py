@@ -55,7 +55,7 @@ def annotation_row(task: dict, annotation: dict, annotator: str) -> dict:
            "usable": {"yes": True, "no": False}.get(usable[0]) if usable else None,
            "categories": [category for category in CATEGORIES if category in categories],
            "label_source": HUMAN, "ls_task_id": task["id"], "ls_annotation_id": annotation["id"],
-           "needs_review": None, "agreement": None,
+           "needs_review": False, "agreement": None,
            "labelled_at": _time(annotation.get("updated_at") or annotation["created_at"])}
     missing = [name for name in ("camera_motion", "usable") if row[name] is None]
     if missing:

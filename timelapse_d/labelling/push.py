@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from timelapse_d.atomic import write_json_atomic
-from timelapse_d.clip_export import clip_video_path, export_clips
-from timelapse_d.labelling.auto import auto_label, clip_tags
+from timelapse_d.clip_export import FRAME_FOLDER_FPS, clip_video_path, export_clips
+from timelapse_d.labelling.auto import auto_label, clip_tags, verdict_confidence
 from timelapse_d.labelling.client import LabelStudioClient, LabelStudioError
 from timelapse_d.labelling.project import DEFAULT_TITLE, MODEL_VERSION, find_or_create_project
 from timelapse_d.manifest import read_rows
@@ -63,8 +63,9 @@ def _result(name: str, values: list[str]) -> dict:
     return {"from_name": name, "to_name": "video", "type": "choices", "value": {"choices": values}}
 
 
-def clip_task(clip: dict, tags: list[str] | None) -> dict:
-    """The task of one clip: its video and keys, and the automatic verdict as a prediction."""
+def clip_task(clip: dict, tags: list[str] | None, fps: float) -> dict:
+    """The task of one clip: its video (played at ``fps``, the rate its mp4 was cut at) and keys, and
+    the automatic verdict as a prediction whose score is the verdict's confidence."""
     auto = auto_label(clip, tags)
     result = [_result("camera_motion", [auto["camera_motion"]]),
               _result("usable", ["yes" if auto["usable"] else "no"])]
@@ -72,9 +73,8 @@ def clip_task(clip: dict, tags: list[str] | None) -> dict:
         result.append(_result("categories", auto["categories"]))
     return {"data": {"video": "/data/local-files/?d=" + quote(clip_video_path(clip["clip_id"])),
                      "clip_id": clip["clip_id"], "video_id": clip["video_id"],
-                     "start_frame": clip["start_frame"], "end_frame": clip["end_frame"]},
-            "predictions": [{"model_version": MODEL_VERSION, "score": clip.get("camera_motion_score"),
-                             "result": result}]}
+                     "start_frame": clip["start_frame"], "end_frame": clip["end_frame"], "fps": fps},
+            "predictions": [{"model_version": MODEL_VERSION, "score": verdict_confidence(clip), "result": result}]}
 
 
 def push(work: str | Path, client: LabelStudioClient, title: str = DEFAULT_TITLE, batch_size: int = 50,
@@ -94,8 +94,10 @@ def push(work: str | Path, client: LabelStudioClient, title: str = DEFAULT_TITLE
     (work / "clips").mkdir(exist_ok=True)
     served = ensure_clip_storage(client, project["id"], work / "clips")
     tags = clip_tags(work)
+    fps = {row["video_id"]: row["fps"] or FRAME_FOLDER_FPS for row in read_rows(work, "videos")}
     for first in range(0, len(todo), batch_size):
-        batch = [clip_task(clip, tags.get(clip["video_id"])) for clip in todo[first:first + batch_size]]
+        batch = [clip_task(clip, tags.get(clip["video_id"]), fps[clip["video_id"]])
+                 for clip in todo[first:first + batch_size]]
         client.post(f"/api/projects/{project['id']}/import", batch)
     report = PushReport(project["id"], existing, len(todo), failed, served)
     write_json_atomic(work / "stats" / "label_push.json",

@@ -7,6 +7,7 @@ place) and reused after that. Everything the server keeps lives under ``WORK/lab
 
     data/               its database and uploads (LABEL_STUDIO_BASE_DATA_DIR)
     server.json         url, port, pid of the running server
+    settings.json       the port, kept across restarts so that links to tasks keep working
     credentials.json    admin e-mail, password, API token, Django secret (mode 0600; never copied
                         into manifests, stats, logs or releases)
     server.log          the server's output
@@ -53,6 +54,10 @@ def credentials_path(work: str | Path) -> Path:
 
 def server_record_path(work: str | Path) -> Path:
     return server_dir(work) / "server.json"
+
+
+def settings_path(work: str | Path) -> Path:
+    return server_dir(work) / "settings.json"
 
 
 # 1. the server's virtual environment ---------------------------------------------------------
@@ -134,6 +139,24 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _port_for(work: Path, port: int | None) -> int:
+    """``port`` if given, else the one this work directory's server used before, else a free one;
+    remembered in settings.json. A remembered port that is taken is an error, not a new address."""
+    path = settings_path(work)
+    remembered = json.loads(path.read_text()).get("port") if path.exists() else None
+    if port is None and remembered is not None:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", remembered))
+            except OSError:
+                raise LabelStudioError(f"port {remembered}, where this work directory's Label Studio ran before "
+                                       f"({path}), is taken by another program; free it, or pass --port") from None
+    chosen = port or remembered or _free_port()
+    write_json_atomic(path, {"port": chosen})
+    return chosen
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -181,7 +204,7 @@ def start_server(work: str | Path, port: int | None = None, timeout: float = 180
     if record and _alive(record["pid"]) and LabelStudioClient(record["url"], credentials["token"]).health():
         return {**record, "already_running": True}
     exe = ensure_venv()
-    port = port or _free_port()
+    port = _port_for(work, port)
     url = f"http://127.0.0.1:{port}"
     data = server_dir(work) / "data"
     data.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,8 @@ The clips of one video are done together by one worker, decoding the video once 
 backward flow from the previous kept frame, estimated on the resized frames (pixels of the stored
 size). At most two resized frames per clip are held at a time. The finished sample is staged and
 packed into shards when the stage ends (``timelapse_d.shards.pack``). Train / test is by video,
-with a category-balanced test set (``timelapse_d.splits``), recorded in the rows and in
+with a category-balanced test set (``timelapse_d.splits``), except that a video whose source gives
+its dataset's own split (Sky Time-lapse: ``metadata.split``) keeps it; recorded in the rows and in
 ``WORK/precompute/splits.json``. Format and measurements: docs/shards.md.
 """
 from __future__ import annotations
@@ -44,7 +45,7 @@ from timelapse_d.resize import check_aspect, fit_frame, fit_groups
 from timelapse_d.segmentation import SEGMENTERS
 from timelapse_d.shards.pack import pack_staged, stage_sample
 from timelapse_d.shards.sample import FRAME_FORMATS, SampleBuilder
-from timelapse_d.splits import assign_splits
+from timelapse_d.splits import SPLITS, assign_splits
 from timelapse_d.stages.base import Stage, StageContext
 
 SPLITS_FILE = Path("precompute") / "splits.json"  # relative to WORK
@@ -210,10 +211,12 @@ class PrecomputeStage(Stage):
                 "video": {field: video[field] for field in ("path", "width", "height", "fps", "sha256")},
                 "source": {field: source.get(field) for field in _SOURCE_FIELDS},
                 "ground_truth": metadata.get("ground_truth"),
+                "dataset_split": metadata.get("split"),  # a dataset's own train / test (Sky Time-lapse)
             })
         kept = [item for item in items if not item["drop_reason"]]
-        splits = assign_splits(kept, recorded_splits(work, read_rows(work, "samples")), self.config.test_fraction,
-                               self.config.seed)
+        given = {item["video_id"]: item["dataset_split"] for item in kept if item["dataset_split"] in SPLITS}
+        splits = assign_splits(kept, {**given, **recorded_splits(work, read_rows(work, "samples"))},
+                               self.config.test_fraction, self.config.seed)
         for item in kept:
             item["split"] = splits[item["video_id"]]
         return items
