@@ -12,9 +12,8 @@ from pathlib import Path
 
 import cv2
 
-from timelapse_d.camera_motion import clip_motion
 from timelapse_d.media import probe_video
-from timelapse_d.stages.split import SplitConfig, detect_scenes, pairs_inside, windows
+from timelapse_d.stages.split import ClipMeasure, SplitConfig, detect_scenes, windows
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "assets" / "videos" / "pyscenedetect_testvideo.mp4"
 
@@ -33,8 +32,9 @@ def split(path: Path, frames: int) -> tuple[float, int]:
     started = time.perf_counter()
     found = detect_scenes(path, config, frames)
     clips = [window for scene in found.ranges for window in windows(*scene, config.max_clip_frames)]
+    measure = ClipMeasure(config, found.pairs, {}, [], ".")
     for start, end in clips:
-        clip_motion(pairs_inside(found.pairs, start, end, config.score_pairs))
+        measure.measure(start, end)
     return time.perf_counter() - started, len(clips)
 
 

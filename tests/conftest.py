@@ -137,7 +137,7 @@ min_shots = 2
 max_shots = 2
 min_shot_frames = 12
 max_shot_frames = 16
-camera_motion_prob = 0.2
+camera_motion_prob = 0.5
 
 [[stages]]
 stage = "download"

@@ -17,7 +17,7 @@ from label_studio_server import LabelStudioServer, start_session_server, stop_se
 from timelapse_d.cli import main
 from timelapse_d.labelling import client as client_module
 from timelapse_d.labelling.auto import verdict_confidence
-from timelapse_d.labelling.project import CATEGORIES
+from timelapse_d.categories import CATEGORIES
 from timelapse_d.labelling.server import stop_server
 from timelapse_d.manifest import read_rows, table_path
 

@@ -95,6 +95,8 @@ CLIPS = _table(
     ("pan_px_per_frame", pa.float64()),
     ("zoom_per_frame", pa.float64()),
     ("motion_strength", pa.float64()),
+    ("category_scores", pa.string()),  # JSON: each of the 13 categories' score in [0, 1], from content
+    ("categories", pa.list_(pa.string())),  # the categories the clip is about, best first
     ("split_at", _TIMESTAMP),
 )
 LABELS = _table(
@@ -125,7 +127,7 @@ SAMPLES = _table(
     ("created_at", _TIMESTAMP),
 )
 # Columns added after tables were published: a table written before reads them as null.
-LATER_COLUMNS = {"videos": ("container",)}
+LATER_COLUMNS = {"videos": ("container",), "clips": ("category_scores", "categories")}
 TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (SOURCES, VIDEOS, CLIPS, LABELS, SAMPLES)}
 
 
@@ -220,7 +222,8 @@ def read_table(work: str | Path, name: str) -> pa.Table:
     _check_schema(name, path, table.schema)
     for column in LATER_COLUMNS.get(name, ()):
         if column not in table.schema.names:
-            table = table.append_column(table_spec(name).schema.field(column), pa.nulls(len(table), pa.string()))
+            field = table_spec(name).schema.field(column)
+            table = table.append_column(field, pa.nulls(len(table), field.type))
     return table.select(table_spec(name).schema.names)
 
 

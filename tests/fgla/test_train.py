@@ -197,7 +197,7 @@ def test_ddp_on_gloo_keeps_ranks_identical_and_only_rank_0_writes(release, tmp_p
 
 
 def test_a_few_hundred_steps_overfit_the_tiny_release(release, tmp_path):
-    config = tiny_config(tmp_path / "c.toml", steps=400, log_every=50, checkpoint_every=400)
+    config = tiny_config(tmp_path / "c.toml", steps=600, log_every=50, checkpoint_every=600)
     assert train(release, config, tmp_path / "run") == 0
     model = checkpoint.load(tmp_path / "run" / "checkpoint.pt").model.eval()
     stream = PairStream(train_shards(release), DataConfig(flip_prob=0.0, shuffle_buffer=0, workers=0), 32, 16,
@@ -210,6 +210,6 @@ def test_a_few_hundred_steps_overfit_the_tiny_release(release, tmp_path):
             error += (normalised_to_pixels(out.flow)[0] - example["flow"]).norm(dim=0).mean().item()
             zero += example["flow"].norm(dim=0).mean().item()
     print(f"overfit: EPE {error / 40:.3f} px against {zero / 40:.3f} for no motion (32x32 grid), ratio {error / zero:.2f}")
-    assert error / zero < 0.5  # measured 0.37 (EPE in pixels of the 32x32 grid vs no motion)
+    assert error / zero < 0.5  # measured 0.41 (EPE in pixels of the 32x32 grid vs no motion; 8 train clips)
     rows = read_loss_rows(tmp_path / "run")
     assert rows[-1]["total"] < 0.5 * rows[0]["total"]

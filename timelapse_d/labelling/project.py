@@ -8,10 +8,9 @@ from __future__ import annotations
 from xml.sax.saxutils import quoteattr
 
 from timelapse_d.camera_motion import CAMERA_LABELS
+from timelapse_d.categories import CATEGORIES
 from timelapse_d.labelling.client import LabelStudioClient
 
-CATEGORIES = ("cloud", "star", "water", "waterfall", "hayfield", "traffic", "smoke", "tree", "sun", "moon",
-              "aurora", "fire", "fog")  # the paper's 13 categories
 USABLE = ("yes", "no")
 DEFAULT_TITLE = "Time-lapse-D clips"
 MODEL_VERSION = "timelapse-d-auto"  # the pre-annotations' model version

@@ -21,7 +21,8 @@ from pathlib import Path
 from timelapse_d.atomic import write_json_atomic
 from timelapse_d.keys import external_id_part
 from timelapse_d.labelling.client import LabelStudioClient, LabelStudioError
-from timelapse_d.labelling.project import CATEGORIES, DEFAULT_TITLE
+from timelapse_d.categories import CATEGORIES
+from timelapse_d.labelling.project import DEFAULT_TITLE
 from timelapse_d.manifest import read_rows
 
 HUMAN, CONSENSUS = "human", "consensus"

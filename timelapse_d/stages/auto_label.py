@@ -2,7 +2,7 @@
 
     [[stages]]
     stage = "auto-label"
-    min_motion_strength = 0.05   # px per frame; below it a still-camera clip "barely moves" (not usable)
+    min_motion_strength = 0.15   # px per frame (90th percentile); below it a still-camera clip "barely moves"
 
 One ``labels`` row per ok clip with ``annotator = label_source = "auto"``: camera motion from
 ``camera_verdict``, usable when the camera is still and the scene does move, categories from the

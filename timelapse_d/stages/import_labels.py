@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from timelapse_d.camera_motion import CAMERA_LABELS
-from timelapse_d.labelling.project import CATEGORIES
+from timelapse_d.categories import CATEGORIES
 from timelapse_d.manifest import read_rows
 from timelapse_d.stages.base import Stage, StageContext
 

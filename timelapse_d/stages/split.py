@@ -13,9 +13,11 @@ A clip is a frame range [start_frame, end_frame) of its video (nothing is re-enc
 into that many near-equal windows as needed. Sources that come with their own clips (the Sky
 Time-lapse folders) keep them: ``Source.predefined_clips``.
 
-In the same decoding pass, a small grey copy of one frame pair every few frames is kept, and each
-clip gets its camera-motion scores from up to ``score_pairs`` of the pairs inside it
-(``timelapse_d.camera_motion``). Source-defined clips get no scores.
+In the same decoding pass, a small copy of one frame pair every few frames is kept, and each clip
+gets its camera-motion scores and category scores from up to ``score_pairs`` of the pairs inside
+it (``ClipMeasure``: ``timelapse_d.camera_motion``, ``timelapse_d.categories``), with the six-group
+maps of ``segmenter`` when one is set (``"oracle"`` for synthetic video, ``"segformer"``).
+Source-defined clips get no scores.
 """
 from __future__ import annotations
 
@@ -23,19 +25,24 @@ import bisect
 import functools
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from timelapse_d.camera_motion import analysis_frame, clip_motion
+import numpy as np
+
+from timelapse_d.camera_motion import analysis_colour, analysis_frame, clip_motion, pair_motion
+from timelapse_d.categories import clip_category_scores, pair_content, top_categories
+from timelapse_d.config import config_from_params
 from timelapse_d.keys import clip_key
 from timelapse_d.manifest import read_rows
+from timelapse_d.segmentation import GROUPS, SEGMENTERS
 from timelapse_d.sources import SOURCES
 from timelapse_d.stages.base import Stage, StageContext
 
 DETECTORS = ("content", "adaptive")
 SAMPLE_STRIDE = 8  # a frame pair is kept every this many frames (at least) for the scores
-MAX_SAMPLED_PAIRS = 512  # per video: bounds the memory kept for scoring (about 75 kB a pair)
+MAX_SAMPLED_PAIRS = 512  # per video: bounds the memory kept for scoring (about 190 kB a pair)
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,9 @@ class SplitConfig:
     downscale: int = 0  # decode-side downscale factor for detection; 0 picks one from the width
     min_clip_frames: int = 16  # shorter scenes are dropped rows
     max_clip_frames: int = 1200  # longer scenes are cut into windows; 0 for no maximum
-    score_pairs: int = 5  # frame pairs per clip measured for the camera-motion scores; 0 for none
+    score_pairs: int = 5  # frame pairs per clip measured for the scores and categories; 0 for none
+    segmenter: str = ""  # six-group masks for the categories and the camera: "" (none), "oracle", "segformer"
+    segmenter_params: dict = field(default_factory=dict)  # the segmenter's parameters (pipeline file only)
 
     def __post_init__(self) -> None:
         if self.detector not in DETECTORS:
@@ -58,6 +67,8 @@ class SplitConfig:
         for name in ("min_scene_frames", "downscale", "min_clip_frames", "max_clip_frames", "score_pairs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.segmenter:
+            _segmenter_config(self)  # an unknown name or a bad parameter fails here, before any work
         if self.max_clip_frames and self.max_clip_frames < self.min_clip_frames:
             raise ValueError(f"max_clip_frames ({self.max_clip_frames}) is below min_clip_frames "
                              f"({self.min_clip_frames})")
@@ -82,7 +93,7 @@ def _sampling_stream(path: str, stride: int):
         def __init__(self) -> None:
             super().__init__(path)
             self.index = -1
-            self.pairs: dict[int, tuple] = {}  # first frame index -> (analysis frame i, analysis frame i+1)
+            self.pairs: dict[int, tuple] = {}  # first frame index -> (grey i, grey i+1, RGB i) at analysis size
             self.times: list[float] = []  # seconds of each decoded frame, from its own timestamp
             self._first = None
 
@@ -93,9 +104,10 @@ def _sampling_stream(path: str, stride: int):
             self.index += 1
             self.times.append(float(self.position.seconds))
             if self.index % stride == 0:
-                self._first = analysis_frame(frame)
+                self._first = (analysis_frame(frame), analysis_colour(frame))
             elif self.index % stride == 1 and self._first is not None:
-                self.pairs[self.index - 1] = (self._first, analysis_frame(frame))
+                grey, colour = self._first
+                self.pairs[self.index - 1] = (grey, analysis_frame(frame), colour)
                 self._first = None
             return frame
 
@@ -106,7 +118,7 @@ def _sampling_stream(path: str, stride: int):
 class Scenes:
     ranges: list[tuple[int, int]]  # [start, end) in decoded-frame indices, covering the whole video
     times: list[float]  # seconds of each decoded frame, from its own timestamp
-    pairs: dict  # {first frame index: (analysis frame, next analysis frame)}, sampled on the way
+    pairs: dict  # {first frame index: (grey frame, next grey frame, colour frame)}, sampled on the way
 
     def time_of(self, index: int) -> float:
         """Seconds at which decoded frame ``index`` starts; ``len(times)``: when the last one ends."""
@@ -145,12 +157,72 @@ def detect_scenes(path: str | Path, config: SplitConfig, frames: int = 0) -> Sce
     return Scenes(list(zip(edges[:-1], edges[1:])) if stream.times else [], stream.times, stream.pairs)
 
 
-def pairs_inside(pairs: dict, start: int, end: int, count: int) -> list[tuple]:
-    """Up to ``count`` sampled pairs lying inside [start, end), evenly spread."""
-    inside = [pairs[index] for index in sorted(pairs) if start <= index and index + 1 < end]
+def pairs_inside(pairs: dict, start: int, end: int, count: int) -> list[int]:
+    """The first frame indices of up to ``count`` sampled pairs lying inside [start, end), evenly spread."""
+    inside = [index for index in sorted(pairs) if start <= index and index + 1 < end]
     if len(inside) <= count:
         return inside
     return [inside[round(i * (len(inside) - 1) / (count - 1))] for i in range(count)] if count > 1 else inside[:1]
+
+
+class ClipMeasure:
+    """Measures the clips of one video from its sampled pairs: camera-motion scores and category
+    scores (``timelapse_d.camera_motion``, ``timelapse_d.categories``), with the configured segmenter's
+    six-group maps where there is one: its static ground judges the camera, its groups the categories."""
+
+    def __init__(self, config: SplitConfig, pairs: dict, metadata: dict, tags: list[str] | None, work: str):
+        self.config, self.pairs, self.tags = config, pairs, tags
+        self.segmenter = _cached_segmenter(config) if config.segmenter else None
+        self.truth = None
+        if self.segmenter is not None and self.segmenter.needs_source_masks:
+            if not metadata.get("ground_truth"):
+                raise ValueError(f"segmenter {config.segmenter!r} reads masks shipped with a source, and this "
+                                 f"video's source ships none")
+            self.truth = Path(work) / metadata["ground_truth"]
+
+    def groups(self, index: int, colour: np.ndarray) -> np.ndarray | None:
+        """(h, w) uint8 group ids of the pair's first frame at analysis size, or None without a segmenter."""
+        import cv2
+
+        if self.segmenter is None:
+            return None
+        if self.truth is not None:
+            groups = self.segmenter.segment_frame(self.truth, index)
+            return cv2.resize(groups, colour.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+        return self.segmenter.segment(colour)
+
+    def measure(self, start: int, end: int) -> dict:
+        """The clip's score columns: camera motion, and ``category_scores`` (JSON) with ``categories``."""
+        motions, contents = [], []
+        for index in pairs_inside(self.pairs, start, end, self.config.score_pairs):
+            first, second, colour = self.pairs[index]
+            groups = self.groups(index, colour)
+            static = None if groups is None else groups == GROUPS.index("others")
+            motion = pair_motion(first, second, static)
+            motions.append(motion)
+            grid = None if groups is None else groups[motion.grid]
+            sky = None if groups is None else groups == GROUPS.index("sky")
+            contents.append(pair_content(grid, motion.residual, colour, sky))
+        if not contents:
+            return {**clip_motion([]), "category_scores": None, "categories": None}
+        scores = clip_category_scores(contents, self.tags)
+        return {**clip_motion(motions), "category_scores": json.dumps(scores), "categories": top_categories(scores)}
+
+
+_SEGMENTERS: dict[str, object] = {}  # per process: a network is loaded once, not per video
+
+
+def _segmenter_config(config: SplitConfig) -> tuple[type, object]:
+    cls = SEGMENTERS.get(config.segmenter)
+    return cls, config_from_params(cls.config_class, config.segmenter_params, f"segmenter {config.segmenter!r}")
+
+
+def _cached_segmenter(config: SplitConfig):
+    key = json.dumps([config.segmenter, config.segmenter_params], sort_keys=True)
+    if key not in _SEGMENTERS:
+        cls, segmenter_config = _segmenter_config(config)
+        _SEGMENTERS[key] = cls(segmenter_config)
+    return _SEGMENTERS[key]
 
 
 def _time_at_rate(index: int, fps: float | None) -> float | None:
@@ -166,10 +238,11 @@ class SplitStage(Stage):
     Config = SplitConfig
 
     def plan(self, work: str) -> list[dict]:
-        """The ok videos, each with its source's kind and metadata (some sources predefine clips)."""
+        """The ok videos, each with its source's kind, metadata (some sources predefine clips) and tags."""
         sources = {row["source_id"]: row for row in read_rows(work, "sources")}
         return [{**video, "source_kind": sources[video["source_id"]]["source_kind"],
-                 "source_metadata": sources[video["source_id"]]["metadata"]}
+                 "source_metadata": sources[video["source_id"]]["metadata"],
+                 "source_tags": sources[video["source_id"]]["tags"]}
                 for video in super().plan(work)]
 
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
@@ -185,13 +258,14 @@ class SplitStage(Stage):
             ranges = [window for scene in scenes.ranges for window in windows(*scene, config.max_clip_frames)]
             detector, params = config.detector, asdict(config)
         split_at = datetime.now(timezone.utc)
+        measure = ClipMeasure(config, pairs, json.loads(item["source_metadata"] or "{}"), item["source_tags"], ctx.work)
         rows = []
         for start, end in ranges:
             row = {"clip_id": clip_key(video_id, start, end), "video_id": video_id, "status": "ok", "error": "",
                    "start_frame": start, "end_frame": end,
                    "start_time": time_of(start), "end_time": time_of(end),
                    "detector": detector, "detector_params": json.dumps(params, sort_keys=True), "split_at": split_at,
-                   **clip_motion(pairs_inside(pairs, start, end, config.score_pairs))}
+                   **measure.measure(start, end)}
             if predefined is None and end - start < config.min_clip_frames:
                 row.update(status="dropped",
                            error=f"scene of {end - start} frames is shorter than min_clip_frames {config.min_clip_frames}")
