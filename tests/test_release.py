@@ -9,6 +9,7 @@ from timelapse_d.cli import main
 from timelapse_d.flow import codec
 from timelapse_d.manifest import read_rows
 from timelapse_d.shards import read_samples, write_samples
+from timelapse_d.shards.tarfiles import index_tar
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +141,23 @@ def test_rebuild_from_the_manifests_reproduces_the_samples(released, tmp_path, c
                  "--no-progress"]) == 1
     out = capsys.readouterr().out
     assert f"differs: {samples[0]['__key__']}" in out and "NOT identical" in out
+
+    # one byte flipped inside a stored flow, and a shard gone: no traceback, those samples are named
+    shutil.rmtree(published)
+    shutil.copytree(released["shards"], published)
+    names = [shard["name"] for shard in record(released["path"])["shards"]]
+    index = index_tar(published / names[0])
+    key = sorted(index)[0]
+    offset, size = next(where for entry, where in sorted(index[key].items()) if entry.endswith(".flow"))
+    data = bytearray((published / names[0]).read_bytes())
+    data[offset + size // 2] ^= 0xFF
+    (published / names[0]).write_bytes(bytes(data))
+    (published / names[-1]).unlink()
+    lost = sorted(index_tar(released["shards"] / names[-1]))
+    assert main(["rebuild", str(released["path"]), "--work", str(tmp_path / "again"), "--shards", str(published),
+                 "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "again" / "rebuild_report.json").read_text())
+    assert report["samples_not_comparable"][key].startswith("its published sample cannot be decoded (")
+    assert all(report["samples_not_comparable"][gone] == "its published shard is missing or unreadable" for gone in lost)
+    assert list(report["unreadable_shards"]) == [names[-1]] and f"not comparable: {key}: " in out

@@ -13,6 +13,8 @@ Resumable: a killed rebuild, rerun, goes on.
 from __future__ import annotations
 
 import json
+import tarfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -54,12 +56,30 @@ def _seed_manifests(release: Path, work: Path, pipeline: Pipeline) -> None:
                 discover.source.restore(row, str(work))
 
 
-def _index(directory: Path, names: list[str]) -> dict[str, tuple[Path, dict]]:
-    index = {}
+def _index(directory: Path, names: list[str]) -> tuple[dict[str, tuple[Path, dict]], dict[str, str]]:
+    """key -> (shard path, its entries), over the shards that can be read; and shard -> why not, for
+    the others (missing, or not a tar file any more)."""
+    index, unreadable = {}, {}
     for name in names:
-        for key, entries in index_tar(directory / name).items():
+        try:
+            entries_of = index_tar(directory / name)
+        except (OSError, tarfile.TarError) as error:
+            unreadable[name] = f"{type(error).__name__}: {error}"
+            continue
+        for key, entries in entries_of.items():
             index[key] = (directory / name, entries)
-    return index
+    return index, unreadable
+
+
+def _compare(key: str, published: dict, remade: dict, tolerance_px: float) -> tuple[dict | None, str]:
+    """(the comparison, "") or (None, why the published sample cannot be compared)."""
+    if key not in published:
+        return None, "its published shard is missing or unreadable"
+    try:
+        original = ClipSample(read_indexed(*published[key], key))
+        return compare_samples(original, ClipSample(read_indexed(*remade[key], key)), tolerance_px), ""
+    except (OSError, ValueError, KeyError, zlib.error) as error:  # a damaged entry: bad JPEG, PNG, zlib or JSON
+        return None, f"its published sample cannot be decoded ({type(error).__name__}: {error})"
 
 
 def compare_samples(original: ClipSample, rebuilt: ClipSample, tolerance_px: float) -> dict:
@@ -98,12 +118,14 @@ def rebuild(release: str | Path, work: str | Path, executor: Executor, shards: s
     expected = {row["sample_key"] for row in read_rows(release, "samples")}
     rebuilt_rows = {row["sample_key"]: row for row in read_rows(work, "samples")}
     made = {key for key, row in rebuilt_rows.items() if row["status"] == "ok"}
-    published = _index(published_dir, [shard["name"] for shard in record["shards"]])
-    remade = _index(work / SHARDS_DIR, sorted({rebuilt_rows[key]["shard"] for key in made}))
-    differences, epes = {}, []
+    published, unreadable = _index(published_dir, [shard["name"] for shard in record["shards"]])
+    remade, _ = _index(work / SHARDS_DIR, sorted({rebuilt_rows[key]["shard"] for key in made}))
+    differences, not_comparable, epes = {}, {}, []
     for key in tqdm(sorted(expected & made), desc="compare samples", unit="sample", disable=not progress):
-        original = ClipSample(read_indexed(*published[key], key))
-        result = compare_samples(original, ClipSample(read_indexed(*remade[key], key)), flow_tolerance_px)
+        result, why = _compare(key, published, remade, flow_tolerance_px)
+        if result is None:
+            not_comparable[key] = why
+            continue
         epes.append(result["flow_max_epe_px"])
         if not (result["frames_equal"] and result["masks_equal"] and result["flow_within_tolerance"]):
             differences[key] = result
@@ -114,9 +136,10 @@ def rebuild(release: str | Path, work: str | Path, executor: Executor, shards: s
         "missing_reasons": {key: rebuilt_rows[key]["error"] for key in sorted(expected - made) if key in rebuilt_rows},
         "extra": sorted(made - expected),
         "videos_changed": changed, "samples_differing": differences,
+        "unreadable_shards": unreadable, "samples_not_comparable": not_comparable,
         "flow_max_epe_px": max(epes, default=0.0),
     }
-    report["identical"] = not (report["missing"] or report["extra"] or differences)
+    report["identical"] = not (report["missing"] or report["extra"] or differences or not_comparable)
     write_json_atomic(work / REPORT, report)
     return report
 
@@ -130,5 +153,7 @@ def report_lines(report: dict) -> list[str]:
     lines += [f"extra: {key}" for key in report["extra"]]
     lines += [f"video changed at its source: {video}" for video in report["videos_changed"]]
     lines += [f"differs: {key} {json.dumps(result, sort_keys=True)}" for key, result in report["samples_differing"].items()]
+    lines += [f"unreadable published shard: {name}: {why}" for name, why in report["unreadable_shards"].items()]
+    lines += [f"not comparable: {key}: {why}" for key, why in report["samples_not_comparable"].items()]
     lines.append("identical within tolerance" if report["identical"] else "NOT identical")
     return lines
