@@ -22,4 +22,27 @@ SEGMENTERS = Registry("segmenter", {
     "segformer": "timelapse_d.segmentation.segformer:SegformerSegmenter",
 })
 
-__all__ = ["ADE_LABEL_TO_GROUP", "GROUP_CLASSES", "GROUPS", "SEGMENTERS", "Segmenter", "ade_to_groups"]
+_LOADED: dict[str, Segmenter] = {}  # per process: a network is loaded once, not per video
+
+
+def segmenter_config(name: str, params: dict) -> tuple[type, object]:
+    """The segmenter class named ``name`` and its config from ``params``; ValueError naming a bad one."""
+    from timelapse_d.config import config_from_params
+
+    cls = SEGMENTERS.get(name)
+    return cls, config_from_params(cls.config_class, params, f"segmenter {name!r}")
+
+
+def load_segmenter(name: str, params: dict) -> Segmenter:
+    """The segmenter ``name`` with ``params``, made once per process (stages call it in each worker)."""
+    import json
+
+    key = json.dumps([name, params], sort_keys=True)
+    if key not in _LOADED:
+        cls, config = segmenter_config(name, params)
+        _LOADED[key] = cls(config)
+    return _LOADED[key]
+
+
+__all__ = ["ADE_LABEL_TO_GROUP", "GROUP_CLASSES", "GROUPS", "SEGMENTERS", "Segmenter", "ade_to_groups",
+           "load_segmenter", "segmenter_config"]

@@ -42,7 +42,7 @@ from timelapse_d.frame_reader import read_frames
 from timelapse_d.labelling.effective import read_effective_labels
 from timelapse_d.manifest import read_rows
 from timelapse_d.resize import check_aspect, fit_frame, fit_groups
-from timelapse_d.segmentation import SEGMENTERS
+from timelapse_d.segmentation import load_segmenter, segmenter_config
 from timelapse_d.shards.pack import pack_staged, stage_sample
 from timelapse_d.shards.sample import FRAME_FORMATS, SampleBuilder
 from timelapse_d.splits import SPLITS, assign_splits
@@ -84,7 +84,7 @@ class PrecomputeConfig:
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
         flow_estimator(self)  # unknown names and bad parameters fail here, before any work
-        _segmenter_config(self)  # (a network segmenter is only loaded in the workers)
+        segmenter_config(self.segmenter, self.segmenter_params)  # (a network segmenter is only loaded in the workers)
 
 
 def flow_estimator(config: PrecomputeConfig):
@@ -92,25 +92,14 @@ def flow_estimator(config: PrecomputeConfig):
     return cls(config_from_params(cls.config_class, config.flow_params, f"flow estimator {config.flow!r}"))
 
 
-def _segmenter_config(config: PrecomputeConfig) -> tuple[type, object]:
-    cls = SEGMENTERS.get(config.segmenter)
-    return cls, config_from_params(cls.config_class, config.segmenter_params, f"segmenter {config.segmenter!r}")
+_FLOWS: dict[str, object] = {}  # per process: one estimator per setting, not one per video
 
 
-def segmenter(config: PrecomputeConfig):
-    cls, segmenter_config = _segmenter_config(config)
-    return cls(segmenter_config)
-
-
-_WORKER_PARTS: dict[str, object] = {}  # per process: networks are loaded once, not per video
-
-
-def _cached(kind: str, config: PrecomputeConfig):
-    key = json.dumps([kind, config.flow, config.flow_params, config.segmenter, config.segmenter_params],
-                     sort_keys=True)
-    if key not in _WORKER_PARTS:
-        _WORKER_PARTS[key] = flow_estimator(config) if kind == "flow" else segmenter(config)
-    return _WORKER_PARTS[key]
+def _cached_flow(config: PrecomputeConfig):
+    key = json.dumps([config.flow, config.flow_params], sort_keys=True)
+    if key not in _FLOWS:
+        _FLOWS[key] = flow_estimator(config)
+    return _FLOWS[key]
 
 
 def drop_reason(clip: dict, label: dict, config: PrecomputeConfig) -> str:
@@ -231,7 +220,7 @@ class PrecomputeStage(Stage):
         todo = [item for item in items if not item["drop_reason"]]
         if not todo:
             return rows
-        flow, segmenter = _cached("flow", config), _cached("segmenter", config)
+        flow, segmenter = _cached_flow(config), load_segmenter(config.segmenter, config.segmenter_params)
         # decoding (a reader thread) and encoding (an encoder thread) run beside the flow estimates
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder:
             samplers = [_ClipSampler(item, config, flow, segmenter, ctx.work, encoder) for item in todo]

@@ -33,10 +33,9 @@ import numpy as np
 
 from timelapse_d.camera_motion import analysis_colour, analysis_frame, clip_motion, pair_motion
 from timelapse_d.categories import clip_category_scores, pair_content, top_categories
-from timelapse_d.config import config_from_params
 from timelapse_d.keys import clip_key
 from timelapse_d.manifest import read_rows
-from timelapse_d.segmentation import GROUPS, SEGMENTERS
+from timelapse_d.segmentation import GROUPS, load_segmenter, segmenter_config
 from timelapse_d.sources import SOURCES
 from timelapse_d.stages.base import Stage, StageContext
 
@@ -68,7 +67,7 @@ class SplitConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.segmenter:
-            _segmenter_config(self)  # an unknown name or a bad parameter fails here, before any work
+            segmenter_config(self.segmenter, self.segmenter_params)  # a bad name or parameter fails here, before any work
         if self.max_clip_frames and self.max_clip_frames < self.min_clip_frames:
             raise ValueError(f"max_clip_frames ({self.max_clip_frames}) is below min_clip_frames "
                              f"({self.min_clip_frames})")
@@ -172,7 +171,7 @@ class ClipMeasure:
 
     def __init__(self, config: SplitConfig, pairs: dict, metadata: dict, tags: list[str] | None, work: str):
         self.config, self.pairs, self.tags = config, pairs, tags
-        self.segmenter = _cached_segmenter(config) if config.segmenter else None
+        self.segmenter = load_segmenter(config.segmenter, config.segmenter_params) if config.segmenter else None
         self.truth = None
         if self.segmenter is not None and self.segmenter.needs_source_masks:
             if not metadata.get("ground_truth"):
@@ -207,22 +206,6 @@ class ClipMeasure:
             return {**clip_motion([]), "category_scores": None, "categories": None}
         scores = clip_category_scores(contents, self.tags)
         return {**clip_motion(motions), "category_scores": json.dumps(scores), "categories": top_categories(scores)}
-
-
-_SEGMENTERS: dict[str, object] = {}  # per process: a network is loaded once, not per video
-
-
-def _segmenter_config(config: SplitConfig) -> tuple[type, object]:
-    cls = SEGMENTERS.get(config.segmenter)
-    return cls, config_from_params(cls.config_class, config.segmenter_params, f"segmenter {config.segmenter!r}")
-
-
-def _cached_segmenter(config: SplitConfig):
-    key = json.dumps([config.segmenter, config.segmenter_params], sort_keys=True)
-    if key not in _SEGMENTERS:
-        cls, segmenter_config = _segmenter_config(config)
-        _SEGMENTERS[key] = cls(segmenter_config)
-    return _SEGMENTERS[key]
 
 
 def _time_at_rate(index: int, fps: float | None) -> float | None:
