@@ -1,5 +1,6 @@
 """SIGKILL a running pipeline again and again; the rerun must end with the uninterrupted run's manifests."""
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,6 +15,29 @@ from timelapse_d.cli import main
 from timelapse_d.manifest import read_rows
 
 
+def _manifest_stamps(work) -> dict[str, int]:
+    """Each manifest file's modification time: changes exactly when a commit lands."""
+    directory = work / "manifests"
+    return {path.name: path.stat().st_mtime_ns for path in directory.glob("*.parquet")} if directory.exists() else {}
+
+
+def _run_until_a_commit_lands(command, work, rng) -> bool:
+    """Start the run and SIGKILL it a few milliseconds after its next manifest commit (so each kill lands
+    mid-stage, on a machine of any speed). True if the run finished first."""
+    before = _manifest_stamps(work)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if _manifest_stamps(work) != before:
+            time.sleep(rng.uniform(0.0, 0.05))  # somewhere in the work after the commit, or in the next commit
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return False
+        time.sleep(0.01)
+    assert process.wait(timeout=1) == 0
+    return True
+
+
 def test_sigkill_at_any_point_then_rerun_gives_the_same_manifests(tmp_path):
     pipeline = write_tiny_pipeline(tmp_path, videos=6)
     reference = tmp_path / "reference"
@@ -22,20 +46,12 @@ def test_sigkill_at_any_point_then_rerun_gives_the_same_manifests(tmp_path):
     work = tmp_path / "killed"
     command = [sys.executable, "-m", "timelapse_d.cli", "run", str(pipeline), "--work", str(work),
                "--workers", "2", "--commit-seconds", "0.2", "--no-progress"]
-    kills, partial_states, delay = 0, set(), 1.0
-    while True:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            assert process.wait(timeout=delay) == 0
-            break
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            kills += 1
-            # whatever the kill interrupted, the manifests on disk are whole and readable
-            partial_states.add((len(read_rows(work, "sources")), len(read_rows(work, "videos"))))
-            read_rows(work, "clips")
-            delay += 0.5
+    kills, partial_states, rng = 0, set(), random.Random(0)
+    while not _run_until_a_commit_lands(command, work, rng):
+        kills += 1
+        # whatever the kill interrupted, the manifests on disk are whole and readable
+        partial_states.add((len(read_rows(work, "sources")), len(read_rows(work, "videos"))))
+        read_rows(work, "clips")
         assert kills < 40, "the pipeline never finished"
     time.sleep(0.5)  # the last kill's workers end with their driver (LocalExecutor); give them that moment
     assert subprocess.run(command, capture_output=True).returncode == 0
