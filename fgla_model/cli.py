@@ -35,7 +35,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def add_train_command(commands) -> None:
     train = commands.add_parser("train", help="train (or resume) a model on a release's train shards",
                                 description="Single process, or one process per device under torchrun.")
-    train.add_argument("--release", required=True, help="release directory (manifests/<name>/<X.Y.Z>) or its release.json")
+    train.add_argument("--release", required=True,
+                       help="release directory (manifests/<name>/<X.Y.Z>), its release.json, or its URL")
     train.add_argument("--shards", help="directory holding the shards (default: release.json's shards_location)")
     train.add_argument("--config", help="training config TOML (pipelines/fgla_*.toml); a resumed run uses its own")
     train.add_argument("--out", required=True, help="run directory: checkpoint, logs, config copy, run.json")

@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from timelapse_d.errors import UsageError
 from timelapse_d.media import sha256_file
+from timelapse_d.net.locations import is_url
 from timelapse_d.segmentation.groups import GROUPS
 from timelapse_d.shards import ClipSample, read_samples
 
@@ -182,7 +183,7 @@ def build_codebook(model: FGLA, shard_paths: list[str | Path], pairs: str = "mea
 
     if pairs not in PAIR_MODES:
         raise UsageError(f"pairs must be one of {PAIR_MODES}, got {pairs!r}")
-    missing = [str(path) for path in shard_paths if not Path(path).is_file()]
+    missing = [str(path) for path in shard_paths if not is_url(str(path)) and not Path(path).is_file()]
     if missing:
         raise UsageError(f"shard(s) not found: {missing[:3]}")
     model.eval()
@@ -239,7 +240,7 @@ def codebook_from_checkpoint(checkpoint_path: str | Path, shard_paths: list[str 
 def add_codebook_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``fgla codebook`` arguments; ``run_codebook`` handles them."""
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--release", help="release directory (manifests/<name>/<X.Y.Z>) or its release.json")
+    source.add_argument("--release", help="release directory (manifests/<name>/<X.Y.Z>), its release.json, or its URL")
     source.add_argument("--shard", action="append", metavar="TAR",
                         help="a shard file (repeatable), instead of --release")
     parser.add_argument("--shards", help="directory of the release's shards (default: release.json's shards_location)")

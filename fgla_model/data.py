@@ -37,17 +37,20 @@ import dataclasses
 import itertools
 import zlib
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
+from webdataset.tariterators import group_by_keys, tar_file_expander
 from webdataset.utils import pytorch_worker_info
 
 from timelapse_d.errors import UsageError
 from timelapse_d.flow import codec
-from timelapse_d.release.store import load_release
+from timelapse_d.net.locations import is_url, join, open_read
+from timelapse_d.release.store import load_release, shards_location
 from timelapse_d.shards import ClipSample, decode_frame, decode_groups, flow_entry, mask_entry
 
 from .model import prepare_encoder_inputs
@@ -80,20 +83,29 @@ class Shard:
 
 
 def train_shards(release: str | Path, shards_dir: str | Path | None = None, split: str = "train") -> list[Shard]:
-    """The release's shards of ``split``, in ``shards_dir`` or release.json's ``shards_location``.
+    """The release's shards of ``split``, in ``shards_dir`` or release.json's ``shards_location``. The
+    release and its shards may be local or at a URL (``http(s)://`` or fsspec), read as they stream.
 
-    Raises UsageError naming the release when it has no such shard, or the missing files.
+    Raises UsageError naming the release when it has no such shard, or the missing local files.
     """
     record = load_release(release)
-    directory = Path(shards_dir if shards_dir is not None else record["shards_location"])
-    shards = [Shard(str(directory / shard["name"]), int(shard["samples"]))
+    directory = shards_location(release, record, shards_dir)
+    shards = [Shard(join(directory, shard["name"]), int(shard["samples"]))
               for shard in record["shards"] if shard["split"] == split and shard["samples"] > 0]
     if not shards:
         raise UsageError(f"release {release} has no {split!r} shard with samples")
-    missing = [shard.path for shard in shards if not Path(shard.path).is_file()]
+    missing = [shard.path for shard in shards if not is_url(shard.path) and not Path(shard.path).is_file()]
     if missing:
         raise UsageError(f"release {release}: {len(missing)} {split} shard(s) missing in {directory}: {missing[:3]}")
     return shards
+
+
+def shard_samples(shards: Iterable[dict]) -> Iterator[dict]:
+    """WebDataset stage: {"url": location} per shard -> its samples, the shard opened wherever it is
+    (a local file; over HTTP, resumed after a reset mid-shard; any fsspec URL)."""
+    for shard in shards:
+        with open_read(shard["url"]) as stream:
+            yield from group_by_keys(tar_file_expander([{**shard, "stream": stream}]))
 
 
 def mirror_layout(array: torch.Tensor) -> torch.Tensor:
@@ -182,13 +194,14 @@ class PairStream(IterableDataset):
     def epoch_pairs(self, epoch: int):
         """This worker's shuffled pair bytes of one data epoch."""
         rank, _, worker, _ = pytorch_worker_info()
-        dataset = wds.WebDataset([shard.path for shard in self.epoch_shards(epoch)], shardshuffle=False,
-                                 nodesplitter=wds.split_by_node, workersplitter=wds.split_by_worker,
-                                 empty_check=False)
         buffer, flip_prob = self.config.shuffle_buffer, self.config.flip_prob
         shuffle_seed = int(_rng(self.seed, epoch, rank, worker).integers(2**63))
-        return (dataset.map(lambda entries: choose_pair(entries, self.seed, epoch, flip_prob))
-                .shuffle(buffer, initial=buffer, seed=shuffle_seed))  # no-op for buffer 0
+        stages = [wds.SimpleShardList([shard.path for shard in self.epoch_shards(epoch)]), wds.split_by_node,
+                  wds.split_by_worker, shard_samples, wds.map(lambda entries: choose_pair(entries, self.seed, epoch,
+                                                                                          flip_prob))]
+        if buffer > 0:
+            stages.append(wds.shuffle(buffer, initial=buffer, seed=shuffle_seed))
+        return wds.DataPipeline(*stages)
 
     def __iter__(self):
         rank, world_size, worker, workers = pytorch_worker_info()

@@ -176,7 +176,7 @@ def table_markdown(report: dict) -> str:
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", action="append", required=True, help="a checkpoint (repeatable: side by side)")
-    parser.add_argument("--release", required=True, help="release directory (manifests/NAME/X.Y.Z)")
+    parser.add_argument("--release", required=True, help="release directory (manifests/NAME/X.Y.Z) or URL")
     parser.add_argument("--shards", help="where the release's shards are (default: its shards_location)")
     parser.add_argument("--split", default="test", choices=("test", "train"), help="the release split scored (default: test)")
     parser.add_argument("--frames", type=int, default=32, help="frames per generated video, the input included")

@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from timelapse_d.atomic import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
 from timelapse_d.errors import UsageError
-from timelapse_d.media import sha256_file
 from timelapse_d.release.publish import code_version
-from timelapse_d.release.store import RELEASE_JSON, load_release
+from timelapse_d.net.locations import is_url, join, read_bytes
+from timelapse_d.release.store import RELEASE_JSON, load_release, release_root
 
 from .data import Shard, train_loader, train_shards
 from .losses import fgla_loss
@@ -254,20 +254,19 @@ class RunDirectory:
 
     def _run_record(self, release: str | Path, shards: list[Shard], world: Dist, state: TrainState) -> dict:
         """run.json: the release reference and the run's settings; a resumption is appended to the old record."""
-        release_path = Path(release).resolve()
-        release_file = release_path / RELEASE_JSON if release_path.is_dir() else release_path
+        release_file = _release_json(release)
+        release_json_sha256 = hashlib.sha256(read_bytes(release_file)).hexdigest()
         info = load_release(release_file)
         own = self.path / RUN_JSON
         record = json.loads(own.read_text()) if self.resume and own.exists() else {}
         if not record:
-            record = {"release": {"path": str(release_file.parent), "name": info.get("name"),
-                                  "version": info.get("version"),
-                                  "release_json_sha256": sha256_file(release_file),
-                                  "shards_dir": str(Path(shards[0].path).parent),
-                                  "train_shards": [Path(shard.path).name for shard in shards],
+            record = {"release": {"path": release_root(release_file), "name": info.get("name"),
+                                  "version": info.get("version"), "release_json_sha256": release_json_sha256,
+                                  "shards_dir": shards[0].path.rpartition("/")[0],
+                                  "train_shards": [shard.path.rpartition("/")[2] for shard in shards],
                                   "train_samples": state.samples},
                       "config": CONFIG, "started": _now(), "code_version": code_version(), "resumed": []}
-        elif record["release"]["release_json_sha256"] != sha256_file(release_file):
+        elif record["release"]["release_json_sha256"] != release_json_sha256:
             raise UsageError(f"--resume: {release_file} is not the release this run started on "
                              f"({record['release']['name']}@{record['release']['version']})")
         else:
@@ -380,6 +379,14 @@ def train(release: str | Path, out: str | Path, config_path: str | Path | None =
     if len(set(digests)) != 1:
         raise RuntimeError(f"ranks ended with different weights: {digests}")
     return run.checkpoint
+
+
+def _release_json(release: str | Path) -> str:
+    """The release.json of a release directory or URL (or that file itself), as a location string."""
+    if is_url(release):
+        return release if release.endswith(RELEASE_JSON) else join(release, RELEASE_JSON)
+    path = Path(release).resolve()
+    return str(path / RELEASE_JSON if path.is_dir() else path)
 
 
 def _now() -> str:

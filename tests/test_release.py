@@ -161,3 +161,50 @@ def test_rebuild_from_the_manifests_reproduces_the_samples(released, tmp_path, c
     assert report["samples_not_comparable"][key].startswith("its published sample cannot be decoded (")
     assert all(report["samples_not_comparable"][gone] == "its published shard is missing or unreadable" for gone in lost)
     assert list(report["unreadable_shards"]) == [names[-1]] and f"not comparable: {key}: " in out
+
+
+def test_repair_makes_damaged_shards_again_byte_for_byte_and_keeps_a_mismatch_beside(released, tmp_path, capsys):
+    published = tmp_path / "published"
+    shutil.copytree(released["shards"], published)
+    shards = record(released["path"])["shards"]
+    flipped, gone, untouched = published / shards[0]["name"], published / shards[-1]["name"], published / shards[1]["name"]
+    data = bytearray(flipped.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    flipped.write_bytes(bytes(data))
+    gone.unlink()
+    untouched_stamp = untouched.stat().st_mtime_ns
+    work = tmp_path / "repair"
+    assert main(["release", "repair", str(released["path"]), "--work", str(work), "--shards", str(published),
+                 "--no-progress"]) == 0
+    assert f"repaired: {flipped.name}" in capsys.readouterr().out
+    assert main(["release", "verify", str(released["path"]), "--shards", str(published), "--no-progress"]) == 0
+    assert untouched.stat().st_mtime_ns == untouched_stamp
+    report = json.loads((work / "repair_report.json").read_text())
+    assert sorted(report["repaired"]) == sorted([flipped.name, gone.name]) == sorted(report["damaged"])
+    rebuilt = {row["sample_key"] for row in read_rows(work, "samples")}  # only the damaged shards' samples
+    assert rebuilt == {row["sample_key"] for row in read_rows(released["path"], "samples")
+                       if row["shard"] in (flipped.name, gone.name)}
+    assert not [path for path in published.iterdir() if path.name.startswith(".tmp-")]
+
+    # where the rebuilt bytes differ (a different software stack), the old file stays and the new one goes beside
+    whole = flipped.read_bytes()
+    samples = list(read_samples(flipped))
+    samples[0]["json"] = samples[0]["json"] + b" "  # stands for another encoder's bytes
+    write_samples(flipped, samples)
+    damaged = flipped.read_bytes()
+    capsys.readouterr()
+    assert main(["release", "repair", str(released["path"]), "--work", str(tmp_path / "repair2"),
+                 "--shards", str(published), "--no-progress"]) == 0  # this one the rebuild mends
+    assert flipped.read_bytes() == whole
+    rec = record(released["path"])
+    rec["shards"][0]["sha256"] = "0" * 64  # what a different stack's rebuild would not match
+    other = tmp_path / "other" / "test" / "1.0.0"
+    shutil.copytree(released["path"], other)
+    (other / "release.json").write_text(json.dumps(rec))
+    flipped.write_bytes(damaged)
+    assert main(["release", "repair", str(other), "--work", str(tmp_path / "repair3"), "--shards", str(published),
+                 "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    beside = published / f"{flipped.name[:-4]}.rebuilt.tar"
+    assert f"NOT repaired: {flipped.name}" in out and str(beside) in out
+    assert flipped.read_bytes() == damaged and beside.read_bytes() == whole

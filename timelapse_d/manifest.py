@@ -138,8 +138,11 @@ def table_spec(name: str) -> TableSpec:
         raise ManifestError(f"unknown manifest table {name!r}; known: {', '.join(TABLES)}") from None
 
 
+MANIFESTS_DIR = "manifests"  # the tables' folder in a work or release directory
+
+
 def table_path(work: str | Path, name: str) -> Path:
-    return Path(work) / "manifests" / f"{table_spec(name).name}.parquet"
+    return Path(work) / MANIFESTS_DIR / f"{table_spec(name).name}.parquet"
 
 
 def timestamp_columns(name: str) -> list[str]:

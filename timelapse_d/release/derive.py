@@ -19,13 +19,14 @@ from timelapse_d.shards import read_samples
 from timelapse_d.shards.pack import write_shards
 
 from .publish import TABLE_ORDER, ReleaseContent, publish, related_rows, shard_record
-from .store import DEFAULT_ROOT, ReleaseError, check_name, check_version, find_release, load_release, next_patch
+from .store import (DEFAULT_ROOT, ReleaseError, check_name, check_version, find_release, load_release, next_patch,
+                    shards_location)
 
 DEFAULT_SHARD_BYTES = 1_000_000_000
 
 
-def _parent_shards_dir(record: dict, shards: str | Path | None) -> Path:
-    directory = Path(shards or record["shards_location"])
+def _parent_shards_dir(parent_path: Path, record: dict, shards: str | Path | None) -> Path:
+    directory = Path(shards_location(parent_path, record, shards))
     missing = [shard["name"] for shard in record["shards"] if not (directory / shard["name"]).exists()]
     if missing:
         raise ReleaseError(f"the shards of {record['name']}@{record['version']} are not all in {directory} "
@@ -60,7 +61,7 @@ def _derive(parent_path: Path, name: str, version: str, keep: Callable[[dict, di
             removed: list[dict], progress: bool) -> Path:
     check_name(name), check_version(version)
     parent = load_release(parent_path)
-    source_dir = _parent_shards_dir(parent, shards)
+    source_dir = _parent_shards_dir(parent_path, parent, shards)
     directory = Path(shards) if shards else source_dir
     tables = {table: read_rows(parent_path, table) for table in TABLE_ORDER}
     context = {

@@ -12,6 +12,7 @@ Resumable: a killed rebuild, rerun, goes on.
 """
 from __future__ import annotations
 
+import functools
 import json
 import tarfile
 import zlib
@@ -29,7 +30,7 @@ from timelapse_d.shards.pack import SHARDS_DIR
 from timelapse_d.shards.tarfiles import index_tar, read_indexed
 from timelapse_d.stages.precompute import SPLITS_FILE
 
-from .store import ReleaseError, load_release
+from .store import ReleaseError, load_release, shards_location
 
 DEFAULT_FLOW_TOLERANCE_PX = 0.05
 REPORT = "rebuild_report.json"  # in the new work directory
@@ -42,18 +43,61 @@ def _stage(pipeline: Pipeline, name: str):
     raise ReleaseError(f"the release's pipeline {pipeline.name!r} has no {name!r} stage to rebuild with")
 
 
-def _seed_manifests(release: Path, work: Path, pipeline: Pipeline) -> None:
-    """The recorded rows, written only where the table is still empty (a resumed rebuild keeps its own)."""
-    for table in ("sources", "clips", "labels"):
+def _seed_manifests(release: Path, work: Path, pipeline: Pipeline, keys: set[str] | None,
+                    executor: Executor) -> None:
+    """The recorded rows (of the samples ``keys`` only, when given), written only where the table is
+    still empty (a resumed rebuild keeps its own)."""
+    samples = [row for row in read_rows(release, "samples") if keys is None or row["sample_key"] in keys]
+    clip_ids = {row["clip_id"] for row in samples}
+    source_ids = {row["source_id"] for row in read_rows(release, "videos")
+                  if row["video_id"] in {sample["video_id"] for sample in samples}}
+    wanted = {"sources": lambda row: row["source_id"] in source_ids, "clips": lambda row: row["clip_id"] in clip_ids,
+              "labels": lambda row: row["clip_id"] in clip_ids}
+    for table, keep in wanted.items():
         if not read_rows(work, table):
-            write_rows(work, table, read_rows(release, table))
-    splits = {row["video_id"]: row["split"] for row in read_rows(release, "samples")}
+            write_rows(work, table, [row for row in read_rows(release, table) if keep(row)])
+    splits = {row["video_id"]: row["split"] for row in samples}
     write_json_atomic(work / SPLITS_FILE, {"rule": "recorded by the release", "videos": dict(sorted(splits.items()))})
     discover = next((stage for stage in pipeline.stages if stage.name == "discover"), None)
     if discover is not None:
-        for row in read_rows(work, "sources"):
-            if row["source_kind"] == discover.source.name:
-                discover.source.restore(row, str(work))
+        rows = [row for row in read_rows(work, "sources") if row["source_kind"] == discover.source.name]
+        for _ in executor.map_unordered(functools.partial(_restore, discover.source, str(work)), rows):
+            pass  # the executor's workers make the media again side by side
+
+
+def _restore(source, work: str, row: dict) -> None:
+    source.restore(row, work)
+
+
+def remake(release: Path, record: dict, work: str | Path, executor: Executor, keys: set[str] | None = None,
+           progress: bool = True) -> dict[str, dict]:
+    """Download and precompute the release's samples (``keys`` only, when given) again into ``work``,
+    as its pipeline defines them; return the work's samples rows by key."""
+    pipeline = Pipeline.parse(record["pipeline"], f"{release}/pipeline.toml")
+    download, precompute = _stage(pipeline, "download"), _stage(pipeline, "precompute")
+    with open_work(work) as work, executor:
+        write_bytes_atomic(work / PIPELINE_COPY, record["pipeline"].encode())
+        _seed_manifests(release, work, pipeline, keys, executor)
+        run_stage(download, str(work), executor, progress=progress)
+        run_stage(precompute, str(work), executor, progress=progress)
+    return {row["sample_key"]: row for row in read_rows(work, "samples")}
+
+
+def missing_reasons(release: Path, work: str | Path, rows: dict[str, dict], keys: set[str]) -> dict[str, str]:
+    """Why each of ``keys`` was not made again: its sample row's error, else its video's."""
+    video_of = {row["sample_key"]: row["video_id"] for row in read_rows(release, "samples")}
+    videos = {row["video_id"]: row for row in read_rows(work, "videos")}
+    reasons = {}
+    for key in sorted(keys):
+        video = videos.get(video_of.get(key), {})
+        reasons[key] = ((rows.get(key) or {}).get("error")
+                        or (f"its video was not downloaded: {video['error']}" if video.get("error") else "no row"))
+    return reasons
+
+
+def remade_index(work: str | Path, rows: dict[str, dict]) -> dict[str, tuple[Path, dict]]:
+    """key -> (shard path, its entries) of the samples a ``remake`` packed."""
+    return _index(Path(work) / SHARDS_DIR, sorted({row["shard"] for row in rows.values() if row["status"] == "ok"}))[0]
 
 
 def _index(directory: Path, names: list[str]) -> tuple[dict[str, tuple[Path, dict]], dict[str, str]]:
@@ -101,25 +145,17 @@ def compare_samples(original: ClipSample, rebuilt: ClipSample, tolerance_px: flo
 
 def rebuild(release: str | Path, work: str | Path, executor: Executor, shards: str | Path | None = None,
             flow_tolerance_px: float = DEFAULT_FLOW_TOLERANCE_PX, progress: bool = True) -> dict:
-    release = Path(release)
+    release, work = Path(release), Path(work)
     record = load_release(release)
-    pipeline = Pipeline.parse(record["pipeline"], f"{release}/pipeline.toml")
-    download, precompute = _stage(pipeline, "download"), _stage(pipeline, "precompute")
-    published_dir = Path(shards or record["shards_location"])
-    with open_work(work) as work, executor:
-        write_bytes_atomic(work / PIPELINE_COPY, record["pipeline"].encode())
-        _seed_manifests(release, work, pipeline)
-        run_stage(download, str(work), executor, progress=progress)
-        run_stage(precompute, str(work), executor, progress=progress)
-
+    published_dir = Path(shards_location(release, record, shards))
+    rebuilt_rows = remake(release, record, work, executor, progress=progress)
     recorded_videos = {row["video_id"]: row["sha256"] for row in read_rows(release, "videos")}
     changed = sorted(row["video_id"] for row in read_rows(work, "videos")
                      if row["status"] == "ok" and recorded_videos.get(row["video_id"]) != row["sha256"])
     expected = {row["sample_key"] for row in read_rows(release, "samples")}
-    rebuilt_rows = {row["sample_key"]: row for row in read_rows(work, "samples")}
     made = {key for key, row in rebuilt_rows.items() if row["status"] == "ok"}
     published, unreadable = _index(published_dir, [shard["name"] for shard in record["shards"]])
-    remade, _ = _index(work / SHARDS_DIR, sorted({rebuilt_rows[key]["shard"] for key in made}))
+    remade = remade_index(work, rebuilt_rows)
     differences, not_comparable, epes = {}, {}, []
     for key in tqdm(sorted(expected & made), desc="compare samples", unit="sample", disable=not progress):
         result, why = _compare(key, published, remade, flow_tolerance_px)
@@ -133,7 +169,7 @@ def rebuild(release: str | Path, work: str | Path, executor: Executor, shards: s
         "release": f"{record['name']}@{record['version']}", "flow_tolerance_px": flow_tolerance_px,
         "samples_expected": len(expected), "samples_rebuilt": len(expected & made),
         "missing": sorted(expected - made),
-        "missing_reasons": {key: rebuilt_rows[key]["error"] for key in sorted(expected - made) if key in rebuilt_rows},
+        "missing_reasons": missing_reasons(release, work, rebuilt_rows, expected - made),
         "extra": sorted(made - expected),
         "videos_changed": changed, "samples_differing": differences,
         "unreadable_shards": unreadable, "samples_not_comparable": not_comparable,
@@ -149,7 +185,7 @@ def report_lines(report: dict) -> list[str]:
              f"rebuilt, largest flow difference {report['flow_max_epe_px']:.4f} px "
              f"(tolerance {report['flow_tolerance_px']} px)"]
     for key in report["missing"]:
-        lines.append(f"missing: {key} {report['missing_reasons'].get(key, '(no row)')}")
+        lines.append(f"missing: {key}: {report['missing_reasons'][key]}")
     lines += [f"extra: {key}" for key in report["extra"]]
     lines += [f"video changed at its source: {video}" for video in report["videos_changed"]]
     lines += [f"differs: {key} {json.dumps(result, sort_keys=True)}" for key, result in report["samples_differing"].items()]

@@ -1,7 +1,8 @@
 """Where releases live and how they are named: ``manifests/<name>/<X.Y.Z>/`` holding the manifests
 that define a release (``manifests/<table>.parquet``, readable with ``timelapse_d.manifest``),
 ``release.json``, the dataset card ``README.md``, ``ATTRIBUTION.md`` and the ``pipeline.toml`` it
-was built with. Shards live outside, in a flat directory (``shards_location`` in release.json).
+was built with. Shards live outside, in a flat directory (``shards_location`` in release.json), or, in a
+published release (``release publish``), in its ``shards/`` folder (``shards_location`` = ``shards``).
 
     >>> parse_ref("timelapse-d@1.2.0")
     ('timelapse-d', '1.2.0')
@@ -18,6 +19,7 @@ from timelapse_d.errors import UsageError
 
 DEFAULT_ROOT = Path("manifests")
 RELEASE_JSON = "release.json"
+PUBLISHED_SHARDS = "shards"  # a published release's shard folder (next to release.json), its shards_location
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 
@@ -56,13 +58,37 @@ def release_dir(root: str | Path, name: str, version: str) -> Path:
 
 
 def load_release(path: str | Path) -> dict:
-    """The release.json of a release directory (or of the release.json path itself)."""
-    path = Path(path)
-    path = path / RELEASE_JSON if path.is_dir() else path
+    """The release.json of a release directory or URL (or of the release.json path itself)."""
+    from timelapse_d.net.locations import is_url, join, read_bytes
+
+    if is_url(path):
+        path = path if path.endswith(RELEASE_JSON) else join(path, RELEASE_JSON)
+    else:
+        path = Path(path)
+        path = path / RELEASE_JSON if path.is_dir() else path
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_bytes(path))
     except (OSError, ValueError) as error:
         raise ReleaseError(f"cannot read release {path}: {error}") from None
+
+
+def release_root(path: str | Path) -> str:
+    """The release directory or URL, given it or its release.json."""
+    path = str(path)
+    return path[:-len(RELEASE_JSON)].rstrip("/") if path.endswith(RELEASE_JSON) else path
+
+
+def shards_location(release: str | Path, record: dict, shards: str | Path | None = None) -> str:
+    """Where the release's shards are: ``shards`` if given, else release.json's ``shards_location``,
+    which a published release states relative to itself (``shards``)."""
+    from timelapse_d.net.locations import is_url, join
+
+    if shards:
+        return str(shards)
+    location = record["shards_location"]
+    if is_url(location) or Path(location).is_absolute():
+        return location
+    return join(release_root(release), location)
 
 
 def find_release(root: str | Path, ref: str) -> Path:

@@ -37,7 +37,14 @@ def write_samples(target: str | Path | BinaryIO, samples: Iterable[dict]) -> Non
 
 
 def read_samples(source: str | Path | BinaryIO) -> Iterator[dict]:
-    """Yield ``{"__key__": key, entry: bytes, ...}`` per sample, in file order (streaming)."""
+    """Yield ``{"__key__": key, entry: bytes, ...}`` per sample, in file order (streaming). ``source``
+    is a file, a stream, or a URL (``http(s)://``, resumed after a broken connection, or fsspec)."""
+    from timelapse_d.net.locations import is_url, open_read
+
+    if is_url(source):
+        with open_read(source) as stream:
+            yield from read_samples(stream)
+        return
     where = source if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
     with tarfile.open(source if isinstance(source, (str, Path)) else None,
                       fileobj=None if isinstance(source, (str, Path)) else source, mode="r|") as archive:

@@ -186,9 +186,9 @@ class PrecomputeStage(Stage):
         items = []
         for clip in super().plan(work):
             label = labels.get(clip["clip_id"])
-            if label is None or clip["video_id"] not in videos:
-                continue  # not labelled yet: planned once it is
-            video = videos[clip["video_id"]]
+            video = videos.get(clip["video_id"])
+            if label is None or video is None or video["status"] != "ok":
+                continue  # not labelled yet, or its video not downloaded: planned once it is
             source = sources.get(video["source_id"], {})
             metadata = json.loads(source.get("metadata") or "{}")
             categories = sorted(label.get("categories") or [])
