@@ -16,9 +16,17 @@ from timelapse_d.manifest import read_rows
 
 
 def _manifest_stamps(work) -> dict[str, int]:
-    """Each manifest file's modification time: changes exactly when a commit lands."""
+    """Each manifest file's (base or committed part) modification time: changes exactly when a commit lands."""
     directory = work / "manifests"
-    return {path.name: path.stat().st_mtime_ns for path in directory.glob("*.parquet")} if directory.exists() else {}
+    if not directory.exists():
+        return {}
+    stamps = {}
+    for path in directory.rglob("*.parquet"):
+        try:
+            stamps[str(path)] = path.stat().st_mtime_ns
+        except FileNotFoundError:  # a part folded into its base meanwhile
+            pass
+    return stamps
 
 
 def _run_until_a_commit_lands(command, work, rng) -> bool:

@@ -138,7 +138,7 @@ def test_pull_writes_annotations_consensus_and_agreement_and_is_idempotent(ls_se
     assert (work / "stats" / "label_agreement.json").read_bytes() == stats_bytes
 
     secrets = json.loads((ls_server.work / "label-studio" / "credentials.json").read_text())
-    for path in [*(work / "manifests").iterdir(), *(work / "stats").iterdir()]:
+    for path in [path for path in [*(work / "manifests").rglob("*"), *(work / "stats").iterdir()] if path.is_file()]:
         data = path.read_bytes()
         assert secrets["token"].encode() not in data and secrets["password"].encode() not in data, path
 

@@ -19,7 +19,7 @@ from timelapse_d.executors import EXECUTORS
 from timelapse_d.errors import UsageError
 from timelapse_d.labelling.cli import add_clips_commands, add_label_commands
 from timelapse_d.pipeline import (PIPELINE_COPY, Pipeline, PipelineError, load_work_pipeline, open_work,
-                                  run_pipeline, run_stage, stage_status)
+                                  run_pipeline, run_stage, stage_status, table_status)
 from timelapse_d.release.cli import add_release_commands
 from timelapse_d.sources import SOURCES
 from timelapse_d.stages import STAGES
@@ -133,11 +133,17 @@ def format_table(rows: list[dict], columns: tuple[str, ...]) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    table = stage_status(load_work_pipeline(args.work), args.work)
+    if (Path(args.work) / PIPELINE_COPY).exists():
+        table = stage_status(load_work_pipeline(args.work), args.work)
+    elif (Path(args.work) / "manifests").is_dir():
+        table = table_status(args.work)  # made by single-stage commands: counts, nothing to plan with
+    else:
+        raise UsageError(f"{args.work} is not a work directory: no manifests (run a pipeline or a stage into it)")
     if getattr(args, "json", False):
         print(json.dumps(table, indent=2))
     else:
-        print(format_table(table, STATUS_COLUMNS))
+        print(format_table([{**row, "pending": "?" if row["pending"] is None else row["pending"]} for row in table],
+                           STATUS_COLUMNS))
     return EXIT_ITEMS_FAILED if any(row["failed"] for row in table) else EXIT_OK
 
 

@@ -1,6 +1,7 @@
 """The Parquet manifests: one schema-checked table per stage, the dataset's source of truth.
 
-Tables live at ``WORK/manifests/<table>.parquet``. Every row has ``status`` (ok / failed /
+Tables live at ``WORK/manifests/<table>.parquet``, with the rows committed since the last
+compaction in ``<table>.parts/`` (``manifest_store``: a commit costs the rows it adds). Every row has ``status`` (ok / failed /
 dropped) and ``error`` (the reason; empty exactly when ok). Columns ending in ``_at`` are
 timestamps of when the pipeline did something; everything else is reproducible.
 
@@ -19,9 +20,10 @@ from typing import Iterable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from timelapse_d.atomic import atomic_path
+from timelapse_d import manifest_store
 from timelapse_d.errors import UsageError
 from timelapse_d.keys import check_key
+from timelapse_d.manifest_store import Replaces
 
 STATUSES = ("ok", "failed", "dropped")
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -182,18 +184,36 @@ def validate_rows(name: str, rows: list[dict]) -> None:
                 f"(status={row['status']!r}, error={row['error']!r})")
 
 
-def write_rows(work: str | Path, name: str, rows: Iterable[dict]) -> None:
-    """Validate rows, sort them by key and replace the table atomically."""
-    spec = table_spec(name)
-    rows = list(rows)
+def _arrow(name: str, rows: list[dict]) -> pa.Table:
     validate_rows(name, rows)
-    rows.sort(key=lambda row: row_key(spec, row))
     try:
-        table = pa.Table.from_pylist(rows, schema=spec.schema)
+        return pa.Table.from_pylist(rows, schema=table_spec(name).schema)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise ManifestError(f"table {name!r}: rows do not fit the schema: {error}") from None
-    with atomic_path(table_path(work, name)) as tmp:
-        pq.write_table(table, tmp)
+
+
+def write_rows(work: str | Path, name: str, rows: Iterable[dict]) -> None:
+    """Validate rows, sort them by key and replace the whole table atomically."""
+    spec = table_spec(name)
+    rows = sorted(rows, key=lambda row: row_key(spec, row))
+    manifest_store.write(table_path(work, name), _arrow(name, rows))
+
+
+def append_rows(work: str | Path, name: str, rows: Iterable[dict], replaces: Replaces | None = None) -> None:
+    """Commit rows (validated; keys unique among them) at the cost of those rows: they replace the
+    rows with the same key and those that ``replaces`` names (see ``manifest_store``)."""
+    base = table_path(work, name)
+    if manifest_store.pending_parts(base) >= manifest_store.MAX_PARTS:
+        compact(work, name)
+    manifest_store.append(base, _arrow(name, list(rows)), replaces)
+
+
+def compact(work: str | Path, name: str) -> None:
+    """Fold the table's committed parts into its base file (one Parquet file again)."""
+    base = table_path(work, name)
+    if manifest_store.pending_parts(base):
+        manifest_store.write(base, _read(work, name, in_key_order=False), table_spec(name).key)
+    manifest_store.remove_dead_parts(base)
 
 
 def _check_schema(name: str, path: Path, found: pa.Schema) -> None:
@@ -213,21 +233,33 @@ def _check_schema(name: str, path: Path, found: pa.Schema) -> None:
         raise ManifestError(f"manifest table {name!r} ({path}) has unexpected column(s) {extra}")
 
 
-def read_table(work: str | Path, name: str) -> pa.Table:
-    """The table as Arrow, schema-checked; an empty table when it does not exist yet."""
-    path = table_path(work, name)
-    if not path.exists():
-        return table_spec(name).schema.empty_table()
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as error:
-        raise ManifestError(f"manifest table {name!r} ({path}) cannot be read: {error}") from None
-    _check_schema(name, path, table.schema)
+def _normalized(name: str, table: pa.Table, path: Path, columns: list[str] | None = None) -> pa.Table:
+    """A file's rows (all its columns, or ``columns`` of them) in the table's own form: the file's
+    schema checked, later columns added, no metadata."""
+    _check_schema(name, path, pq.read_schema(path))
+    wanted = columns or table_spec(name).schema.names
     for column in LATER_COLUMNS.get(name, ()):
-        if column not in table.schema.names:
+        if column in wanted and column not in table.schema.names:
             field = table_spec(name).schema.field(column)
             table = table.append_column(field, pa.nulls(len(table), field.type))
-    return table.select(table_spec(name).schema.names)
+    return table.select(wanted).replace_schema_metadata(None)
+
+
+def read_table(work: str | Path, name: str, columns: list[str] | None = None) -> pa.Table:
+    """The table as Arrow (its base and committed parts; all columns or ``columns``), schema-checked,
+    sorted by key; an empty table when it does not exist yet."""
+    return _read(work, name, in_key_order=True, columns=columns)
+
+
+def _read(work: str | Path, name: str, in_key_order: bool, columns: list[str] | None = None) -> pa.Table:
+    spec, path = table_spec(name), table_path(work, name)
+    try:
+        table = manifest_store.read(path, spec.key, lambda table, where, wanted=None: _normalized(
+            name, table, where, wanted), in_key_order, columns)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise ManifestError(f"manifest table {name!r} ({path}) cannot be read: {error}") from None
+    empty = spec.schema.empty_table()
+    return (empty if columns is None else empty.select(columns)) if table is None else table
 
 
 def read_rows(work: str | Path, name: str) -> list[dict]:

@@ -25,12 +25,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from timelapse_d.atomic import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
 from timelapse_d.errors import UsageError
 from timelapse_d.executors.base import Executor
-from timelapse_d.manifest import ManifestError, read_rows, row_key, table_spec, validate_rows, write_rows
+from timelapse_d.manifest import (TABLES, ManifestError, append_rows, compact, read_table, row_key, table_path, table_spec,
+                                  validate_rows)
+from timelapse_d.manifest_store import Replaces, parts_dir, remove_dead_parts
 from timelapse_d.stages import STAGES
 from timelapse_d.stages.base import Stage, StageContext
 
@@ -129,22 +133,32 @@ def _run_task(task: _Task) -> _Result:
     return _Result(by_key, time.perf_counter() - started)
 
 
-def _batches(stage: Stage, items: list[dict]) -> list[list[dict]]:
+def _batches(stage: Stage, items: list[dict]) -> Iterator[list[dict]]:
     """Items grouped by ``stage.batch_by`` (first-seen order), or one item per batch."""
     if stage.batch_by is None:
-        return [[item] for item in items]
+        yield from ([item] for item in items)
+        return
     groups: dict[object, list[dict]] = {}
     for item in items:
         groups.setdefault(item[stage.batch_by], []).append(item)
-    return list(groups.values())
+    yield from groups.values()
 
 
-def pending_items(stage: Stage, work: str, rows: list[dict], retry_failed: bool = False) -> list[dict]:
-    """The planned items of a stage that have no row in ``rows`` (or only failed ones, when retrying)."""
-    rows = [row for row in rows if stage.owns(row)]
-    done = {row[stage.input_key] for row in rows}
+def owned_rows(stage: Stage, work: str, columns: list[str]) -> pa.Table:
+    """``columns`` of the output table's rows the stage owns, as Arrow (no row becomes a dict)."""
+    owner = [stage.owner[0]] if stage.owner else []
+    table = read_table(work, stage.output_table, sorted({*columns, *owner}))
+    if stage.owner is not None:
+        table = table.filter(pc.equal(table[stage.owner[0]], stage.owner[1]).fill_null(False))
+    return table.select(columns)
+
+
+def pending_items(stage: Stage, work: str, retry_failed: bool = False) -> list[dict]:
+    """The planned items of a stage that have no row in its table (or only failed ones, when retrying)."""
+    rows = owned_rows(stage, work, [stage.input_key, "status"])
     if retry_failed:
-        done -= {row[stage.input_key] for row in rows if row["status"] == "failed"}
+        rows = rows.filter(pc.not_equal(rows["status"], "failed"))
+    done = set(pc.unique(rows[stage.input_key]).to_pylist())
     return [item for item in stage.plan(work) if item[stage.input_key] not in done]
 
 
@@ -162,11 +176,11 @@ class StageReport:
 
 
 class _Committer:
-    """Holds a stage's table in memory and replaces it atomically with new rows, by input key."""
+    """Commits a stage's new rows every few seconds: each commit appends them to the output table,
+    replacing the earlier rows of the same inputs that the stage owns; it costs those rows only."""
 
     def __init__(self, work: str, stage: Stage):
         self.work, self.stage = work, stage
-        self.rows = read_rows(work, stage.output_table)
         self.buffer: dict[str, list[dict]] = {}
         self.last_commit = time.monotonic()
 
@@ -181,53 +195,67 @@ class _Committer:
         if not self.buffer:
             return
         input_key, spec = self.stage.input_key, table_spec(self.stage.output_table)
-        merged = {row_key(spec, row): row for row in self.rows
-                  if not (self.stage.owns(row) and row[input_key] in self.buffer)}
-        for row in (row for rows in self.buffer.values() for row in rows):
+        rows: dict[tuple, dict] = {}
+        for row in (row for rows_ in self.buffer.values() for row in rows_):
             # Two inputs may find the same item (overlapping searches): the row from the first
-            # input in key order wins, whatever order the workers finished in.
-            other = merged.setdefault(row_key(spec, row), row)
+            # input in key order wins, whatever order the workers finished in (across commits too).
+            other = rows.setdefault(row_key(spec, row), row)
             if row[input_key] < other[input_key]:
-                merged[row_key(spec, row)] = row
-        self.rows = list(merged.values())
-        write_rows(self.work, self.stage.output_table, self.rows)
+                rows[row_key(spec, row)] = row
+        append_rows(self.work, self.stage.output_table, list(rows.values()),
+                    Replaces(input_key, tuple(sorted(self.buffer)), self.stage.owner))
         self.buffer.clear()
         self.last_commit = time.monotonic()
+
+
+def _table_totals(stage: Stage, work: str) -> tuple[Counter, int]:
+    """Rows by status among those the stage owns, and their bytes."""
+    columns = ["status"] + (["bytes"] if "bytes" in table_spec(stage.output_table).schema.names else [])
+    rows = owned_rows(stage, work, columns)
+    counts = Counter({entry["values"]: entry["counts"] for entry in pc.value_counts(rows["status"]).to_pylist()})
+    return counts, (pc.sum(rows["bytes"]).as_py() or 0) if "bytes" in columns else 0
+
+
+def _process(stage: Stage, work: str, executor: Executor, todo: list[dict], committer: _Committer,
+             commit_every_seconds: float, progress: bool) -> tuple[Counter, int]:
+    """Run the pending items on the executor, committing as they finish: rows by status, bytes."""
+    processed: Counter = Counter()
+    byte_count = 0
+    with stage.services(work, todo) as services:
+        ctx = StageContext(work=work, services=services)
+        tasks = (_Task(stage, batch, ctx) for batch in _batches(stage, todo))
+        with tqdm(total=len(todo), desc=stage.name, unit="item", disable=not progress, leave=True) as bar:
+            for result in executor.map_unordered(_run_task, tasks):
+                committer.add(result)
+                for rows in result.rows.values():
+                    processed.update(row["status"] for row in rows)
+                    byte_count += sum(row.get("bytes") or 0 for row in rows)
+                bar.update(len(result.rows))
+                bar.set_postfix(failed=processed["failed"], refresh=False)
+                committer.commit_if_due(commit_every_seconds)
+    committer.commit()
+    return processed, byte_count
 
 
 def run_stage(stage: Stage, work: str, executor: Executor, retry_failed: bool = False,
               commit_every_seconds: float = 2.0, progress: bool = True) -> StageReport:
     started = time.perf_counter()
-    committer = _Committer(work, stage)
-    todo = pending_items(stage, work, committer.rows, retry_failed)
-    processed: Counter = Counter()
-    byte_count = 0
-    if todo:
-        with stage.services(work, todo) as services:
-            ctx = StageContext(work=work, services=services)
-            tasks = (_Task(stage, batch, ctx) for batch in _batches(stage, todo))
-            bar = tqdm(total=len(todo), desc=stage.name, unit="item", disable=not progress, leave=True)
-            with bar:
-                for result in executor.map_unordered(_run_task, tasks):
-                    committer.add(result)
-                    for rows in result.rows.values():
-                        processed.update(row["status"] for row in rows)
-                        byte_count += sum(row.get("bytes") or 0 for row in rows)
-                    bar.update(len(result.rows))
-                    bar.set_postfix(failed=processed["failed"], refresh=False)
-                    committer.commit_if_due(commit_every_seconds)
-        committer.commit()
+    todo = pending_items(stage, work, retry_failed)
+    items = len(todo)
+    processed, byte_count = (_process(stage, work, executor, todo, _Committer(work, stage), commit_every_seconds,
+                                      progress) if todo else (Counter(), 0))
+    del todo  # a crawl's plan is large: not kept through the compaction
+    compact(work, stage.output_table)
     stage.finish(work, progress)
-    committer.rows = read_rows(work, stage.output_table)
     seconds = time.perf_counter() - started
-    owned = [row for row in committer.rows if stage.owns(row)]
-    report = StageReport(stage.name, stage.output_table, processed, Counter(row["status"] for row in owned), seconds)
+    counts, total_bytes = _table_totals(stage, work)
+    report = StageReport(stage.name, stage.output_table, processed, counts, seconds)
     write_json_atomic(Path(work) / "stats" / f"{stage.name}.json", {
         "stage": stage.name, "table": stage.output_table, "params": stage.params(), **executor.describe(),
-        "run": {"items": len(todo), "rows": dict(processed), "bytes": byte_count, "seconds": round(seconds, 3),
-                "items_per_second": round(len(todo) / seconds, 3) if todo and seconds > 0 else None},
-        "totals": {"rows": len(owned), **{s: report.table_counts[s] for s in ("ok", "failed", "dropped")},
-                  "bytes": sum(row.get("bytes") or 0 for row in owned)},
+        "run": {"items": items, "rows": dict(processed), "bytes": byte_count, "seconds": round(seconds, 3),
+                "items_per_second": round(items / seconds, 3) if items and seconds > 0 else None},
+        "totals": {"rows": sum(counts.values()), **{s: counts[s] for s in ("ok", "failed", "dropped")},
+                   "bytes": total_bytes},
     })
     return report
 
@@ -247,6 +275,8 @@ def open_work(work: str | Path) -> Iterator[Path]:
         for directory in (work / "manifests", work / "stats"):
             directory.mkdir(exist_ok=True)
             remove_stale_temporaries(directory)
+        for name in TABLES:
+            remove_dead_parts(table_path(work, name))
         yield work
     finally:
         os.close(fd)
@@ -269,11 +299,24 @@ def stage_status(pipeline: Pipeline, work: str | Path) -> list[dict]:
     work = str(Path(work).resolve())
     table = []
     for stage in pipeline.stages:
-        rows = [row for row in read_rows(work, stage.output_table) if stage.owns(row)]
-        counts = Counter(row["status"] for row in rows)
+        counts, _ = _table_totals(stage, work)
         table.append({"stage": stage.name, "table": stage.output_table,
                       **{status: counts[status] for status in ("ok", "failed", "dropped")},
-                      "pending": len(pending_items(stage, work, rows))})
+                      "pending": len(pending_items(stage, work))})
+    return table
+
+
+def table_status(work: str | Path) -> list[dict]:
+    """Per manifest table present: rows by status (a work directory that single-stage commands made
+    has no pipeline to plan with, so nothing is known to be pending)."""
+    table = []
+    for name in TABLES:
+        if not (table_path(work, name).exists() or parts_dir(table_path(work, name)).is_dir()):
+            continue
+        counts = Counter({entry["values"]: entry["counts"]
+                          for entry in pc.value_counts(read_table(work, name, ["status"])["status"]).to_pylist()})
+        table.append({"stage": "-", "table": name, **{status: counts[status] for status in ("ok", "failed", "dropped")},
+                      "pending": None})
     return table
 
 

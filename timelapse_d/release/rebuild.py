@@ -24,6 +24,7 @@ from tqdm import tqdm
 from timelapse_d.atomic import write_bytes_atomic, write_json_atomic
 from timelapse_d.executors.base import Executor
 from timelapse_d.manifest import read_rows, write_rows
+from timelapse_d.manifest_join import clip_joins
 from timelapse_d.pipeline import PIPELINE_COPY, Pipeline, open_work, run_stage
 from timelapse_d.shards import ClipSample
 from timelapse_d.shards.pack import SHARDS_DIR
@@ -49,8 +50,7 @@ def _seed_manifests(release: Path, work: Path, pipeline: Pipeline, keys: set[str
     still empty (a resumed rebuild keeps its own)."""
     samples = [row for row in read_rows(release, "samples") if keys is None or row["sample_key"] in keys]
     clip_ids = {row["clip_id"] for row in samples}
-    source_ids = {row["source_id"] for row in read_rows(release, "videos")
-                  if row["video_id"] in {sample["video_id"] for sample in samples}}
+    source_ids = {joined.video["source_id"] for joined in clip_joins(release, clip_ids)}
     wanted = {"sources": lambda row: row["source_id"] in source_ids, "clips": lambda row: row["clip_id"] in clip_ids,
               "labels": lambda row: row["clip_id"] in clip_ids}
     for table, keep in wanted.items():

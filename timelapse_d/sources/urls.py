@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlparse
 
 from timelapse_d.errors import UsageError
@@ -40,13 +41,14 @@ class UrlListConfig:
             raise ValueError(f"path must be a .txt, .csv or .parquet list, got {self.path!r}")
 
 
-def _read_entries(path: Path) -> list[dict]:
-    """The list's rows as dicts with ``url`` and optional columns, None for empty cells."""
-    if not path.is_file():
-        raise UrlListError(f"link list {path} does not exist")
-    if path.suffix.lower() == ".txt":
-        lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
-        return [{"url": line} for line in lines if line and not line.startswith("#")]
+def _text_links(path: Path) -> list[str]:
+    """The links of a text list: one per line, blank lines and ``#`` comments skipped."""
+    lines = (line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _read_entries(path: Path) -> Iterator[dict]:
+    """The rows of a CSV or Parquet list as dicts with ``url`` and optional columns, None for empty cells."""
     import pandas as pd
 
     frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path, dtype=str)
@@ -54,15 +56,13 @@ def _read_entries(path: Path) -> list[dict]:
     if "url" not in frame.columns or unknown:
         raise UrlListError(f"link list {path}: needs a 'url' column, may have {list(OPTIONAL_COLUMNS)}; "
                            f"unknown column(s) {unknown}")
-    entries = []
     for record in frame.astype(object).where(frame.notna(), None).to_dict("records"):
         tags = record.get("tags")
         if isinstance(tags, str):
             record["tags"] = [tag.strip() for tag in tags.split(";") if tag.strip()]
         elif tags is not None:
             record["tags"] = [str(tag) for tag in tags]
-        entries.append(record)
-    return entries
+        yield record
 
 
 class UrlListSource(Source):
@@ -70,22 +70,30 @@ class UrlListSource(Source):
     Config = UrlListConfig
 
     def plan(self, work: str) -> list[dict]:
+        """One query per link. The source key is made by the worker (``discover``), except where the
+        list gives ids, which are checked here: one id may not name two links."""
         path = Path(self.config.path)
-        items, seen = [], {}
+        if not path.is_file():
+            raise UrlListError(f"link list {path} does not exist")
+        if path.suffix.lower() == ".txt":  # a crawl's list: millions of links, kept lean
+            return [{"url": url, "query": f"urls:{url}"} for url in _text_links(path)]
+        items, link_of_id = [], {}
         for line, entry in enumerate(_read_entries(path), 1):
             url = str(entry["url"] or "").strip()
             if not url:
                 raise UrlListError(f"link list {path}, entry {line}: empty url")
-            source_id = source_key(self.name, entry.get("id") or url)
-            if source_id in seen and seen[source_id] != url:
-                raise UrlListError(f"link list {path}, entry {line}: id {entry.get('id') or url!r} "
-                                   f"is used by two different links")
-            seen[source_id] = url
-            items.append({**entry, "url": url, "source_id": source_id, "query": f"urls:{url}"})
+            if entry.get("id"):
+                source_id = source_key(self.name, entry["id"])
+                if link_of_id.setdefault(source_id, url) != url:
+                    raise UrlListError(f"link list {path}, entry {line}: id {entry['id']!r} "
+                                       f"is used by two different links")
+            items.append({**{key: value for key, value in entry.items() if value is not None}, "url": url,
+                          "query": f"urls:{url}"})
         return items
 
     def discover(self, item: dict, work: str) -> list[dict]:
-        row = {"source_id": item["source_id"], "source_kind": self.name, "url": item["url"],
+        row = {"source_id": source_key(self.name, item.get("id") or item["url"]), "source_kind": self.name,
+               "url": item["url"],
                "query": item["query"], "discovered_at": datetime.now(timezone.utc),
                **{column: item.get(column) for column in OPTIONAL_COLUMNS if column != "id"},
                "metadata": json.dumps({"list": self.config.path}, sort_keys=True)}

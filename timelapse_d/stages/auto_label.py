@@ -36,6 +36,7 @@ class AutoLabelStage(Stage):
     input_table = "clips"
     output_table = "labels"
     input_key = "clip_id"
+    owner = ("annotator", AUTO)
     Config = AutoLabelConfig
 
     @property
@@ -45,9 +46,6 @@ class AutoLabelStage(Stage):
     def plan(self, work: str) -> list[dict]:
         tags = clip_tags(work)
         return [{**clip, "tags": tags.get(clip["video_id"], [])} for clip in super().plan(work)]
-
-    def owns(self, row: dict) -> bool:
-        return row["annotator"] == AUTO
 
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
         return [{"clip_id": item["clip_id"], "annotator": AUTO, "status": "ok", "error": "",

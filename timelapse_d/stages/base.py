@@ -32,6 +32,7 @@ class Stage:
     input_key: ClassVar[str]  # column naming the input item, in the items and in the output rows
     Config: ClassVar[type]  # dataclass of the stage's parameters
     batch_by: ClassVar[str | None] = None  # items with the same value in this column go to one worker together
+    owner: ClassVar[tuple[str, str] | None] = None  # (column, value) of the output rows it owns; None: all
 
     def __init__(self, config: Any):
         self.config = config
@@ -67,8 +68,8 @@ class Stage:
         step is redone). It may rewrite its output table. Default: nothing."""
 
     def owns(self, row: dict) -> bool:
-        """Whether a row of the output table is this stage's to resume on and replace. Default: all."""
-        return True
+        """Whether a row of the output table is this stage's to resume on and replace (``owner``)."""
+        return self.owner is None or row[self.owner[0]] == self.owner[1]
 
     def failed_rows(self, item: dict, error: str) -> list[dict]:
         """The rows recording an item whose processing raised. Default: one row keyed like the item."""

@@ -50,6 +50,7 @@ class ImportLabelsStage(Stage):
     input_table = "clips"
     output_table = "labels"
     input_key = "clip_id"
+    owner = ("annotator", IMPORT)
     Config = ImportLabelsConfig
 
     def plan(self, work: str) -> list[dict]:
@@ -58,9 +59,6 @@ class ImportLabelsStage(Stage):
         chosen = {row["video_id"] for row in read_rows(work, "videos")
                   if kinds.get(row["source_id"]) in self.config.source_kinds}
         return [clip for clip in super().plan(work) if clip["video_id"] in chosen]
-
-    def owns(self, row: dict) -> bool:
-        return row["annotator"] == IMPORT
 
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
         config = self.config

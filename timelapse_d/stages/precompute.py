@@ -39,7 +39,7 @@ from timelapse_d.atomic import write_json_atomic
 from timelapse_d.config import config_from_params
 from timelapse_d.flow import FLOW_ESTIMATORS, codec
 from timelapse_d.frame_reader import read_frames
-from timelapse_d.labelling.effective import read_effective_labels
+from timelapse_d.manifest_join import ClipJoin, clip_joins
 from timelapse_d.manifest import read_rows
 from timelapse_d.resize import check_aspect, fit_frame, fit_groups
 from timelapse_d.segmentation import load_segmenter, segmenter_config
@@ -171,6 +171,22 @@ def _row(item: dict, config: PrecomputeConfig, flow=None, segmenter=None) -> dic
             "created_at": datetime.now(timezone.utc)}
 
 
+def _item(joined: ClipJoin, config: PrecomputeConfig) -> dict:
+    """One clip to precompute: what a worker needs, from the joined manifests."""
+    clip, video, source = joined.clip, joined.video, joined.source
+    categories = sorted(joined.label.get("categories") or [])
+    return {
+        "clip_id": clip["clip_id"], "video_id": clip["video_id"],
+        "start_frame": clip["start_frame"], "end_frame": clip["end_frame"],
+        "categories": categories, "category": categories[0] if categories else None,
+        "drop_reason": drop_reason(clip, joined.label, config),
+        "video": {field: video[field] for field in ("path", "width", "height", "fps", "sha256")},
+        "source": {field: source.get(field) for field in _SOURCE_FIELDS},
+        "ground_truth": joined.metadata.get("ground_truth"),
+        "dataset_split": joined.metadata.get("split"),  # a dataset's own train / test (Sky Time-lapse)
+    }
+
+
 class PrecomputeStage(Stage):
     name = "precompute"
     input_table = "clips"
@@ -180,28 +196,7 @@ class PrecomputeStage(Stage):
     Config = PrecomputeConfig
 
     def plan(self, work: str) -> list[dict]:
-        labels = read_effective_labels(work)
-        videos = {row["video_id"]: row for row in read_rows(work, "videos")}
-        sources = {row["source_id"]: row for row in read_rows(work, "sources")}
-        items = []
-        for clip in super().plan(work):
-            label = labels.get(clip["clip_id"])
-            video = videos.get(clip["video_id"])
-            if label is None or video is None or video["status"] != "ok":
-                continue  # not labelled yet, or its video not downloaded: planned once it is
-            source = sources.get(video["source_id"], {})
-            metadata = json.loads(source.get("metadata") or "{}")
-            categories = sorted(label.get("categories") or [])
-            items.append({
-                "clip_id": clip["clip_id"], "video_id": clip["video_id"],
-                "start_frame": clip["start_frame"], "end_frame": clip["end_frame"],
-                "categories": categories, "category": categories[0] if categories else None,
-                "drop_reason": drop_reason(clip, label, self.config),
-                "video": {field: video[field] for field in ("path", "width", "height", "fps", "sha256")},
-                "source": {field: source.get(field) for field in _SOURCE_FIELDS},
-                "ground_truth": metadata.get("ground_truth"),
-                "dataset_split": metadata.get("split"),  # a dataset's own train / test (Sky Time-lapse)
-            })
+        items = [_item(joined, self.config) for joined in clip_joins(work) if joined.label is not None]
         kept = [item for item in items if not item["drop_reason"]]
         given = {item["video_id"]: item["dataset_split"] for item in kept if item["dataset_split"] in SPLITS}
         splits = assign_splits(kept, {**given, **recorded_splits(work, read_rows(work, "samples"))},
