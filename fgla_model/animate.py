@@ -51,7 +51,8 @@ from timelapse_d.segmentation import GROUPS, SEGMENTERS
 from . import checkpoint
 from .codebook import Codebook, average_latents, encode_pairs, resolve_device, step_latents
 from .model import FGLA
-from .render import check_output_path, side_by_side, write_animation
+from .render import (DEFAULT_CRF, DEFAULT_PRESET, X264_PRESETS, check_output_path, check_x264, side_by_side,
+                     write_animation)
 from .warp import ACCUMULATION_MODES, accumulate_flow, identity_grid, normalised_to_pixels, warp
 
 DEFAULT_SEGMENTER, DEFAULT_EVERY = "segformer", 4
@@ -381,6 +382,12 @@ def add_animate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accumulate", choices=ACCUMULATION_MODES, default="compose",
                         help="step flows are composed exactly (default) or summed (the paper's line 10)")
     parser.add_argument("--fps", type=float, default=8.0, help="output frame rate (default: 8)")
+    parser.add_argument("--crf", type=int, default=DEFAULT_CRF,
+                        help=f"MP4 quality: x264's constant rate factor 0..51, lower is better (default: "
+                             f"{DEFAULT_CRF}, visually lossless)")
+    parser.add_argument("--preset", choices=X264_PRESETS, default=DEFAULT_PRESET,
+                        help=f"MP4 encoding speed: slower x264 presets give smaller files at the same CRF "
+                             f"(default: {DEFAULT_PRESET})")
     parser.add_argument("--show-flow", action="store_true",
                         help="write the frames side by side with each step's motion on the colour wheel")
     parser.add_argument("--flow-max", type=float,
@@ -412,6 +419,7 @@ def run_animate(args: argparse.Namespace) -> int:
         raise UsageError(f"--speed must be a finite number > 0, got {args.speed}")
     if not args.fps > 0:
         raise UsageError(f"--fps must be > 0, got {args.fps}")
+    check_x264(args.crf, args.preset)
     if args.flow_max is not None and not args.flow_max > 0:
         raise UsageError(f"--flow-max must be > 0, got {args.flow_max}")
     if args.ref_pairs < 1:
@@ -451,6 +459,6 @@ def run_animate(args: argparse.Namespace) -> int:
                     progress=not args.no_progress)
     flow_max = args.flow_max or args.speed * S / (2 * state.config.c)
     frames = (side_by_side(s.frame, flow_panel(s.flow), flow_max) if args.show_flow else s.frame for s in steps)
-    write_animation(args.out, frames, args.fps)
+    write_animation(args.out, frames, args.fps, args.crf, args.preset)  # encodes each frame as it is made
     print(args.out)
     return 0
