@@ -100,3 +100,16 @@ def test_a_reader_racing_a_compaction_reads_again(tmp_path, monkeypatch):
 
     monkeypatch.setattr(manifest_store.pq, "read_table", read_then_compact)
     assert [r["source_id"] for r in read_rows(tmp_path, "sources")] == ["s-a", "s-b"]
+
+
+def test_a_base_written_by_other_tools_takes_parts(tmp_path):
+    """A table rewritten with pandas or pyarrow loses the schema's non-null marks; parts still apply."""
+    import pyarrow as pa
+
+    from timelapse_d.manifest import table_spec
+
+    loose = pa.schema([field.with_nullable(True) for field in table_spec("sources").schema])
+    table_path(tmp_path, "sources").parent.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([source("s-a", "q1")], schema=loose), table_path(tmp_path, "sources"))
+    append_rows(tmp_path, "sources", [source("s-b", "q2")], Replaces("query", ("q2",)))
+    assert [r["source_id"] for r in read_rows(tmp_path, "sources")] == ["s-a", "s-b"]

@@ -188,3 +188,36 @@ def test_fgla_train_and_codebook_take_a_release_url(published, tmp_path):
                       "--frames", "3", "--samples", "1", "--out", str(out), "--device", "cpu", "--no-progress"]) == 0
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["release"] == published["url"] and report["rows"]["run"]["masked_ssim"] is not None
+
+
+def test_a_server_that_compresses_still_gives_the_stored_bytes(tmp_path):
+    """A server that gzips what the client accepts (nginx, CDNs) must not change the bytes hashed."""
+    import gzip
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from timelapse_d.net.locations import read_bytes
+
+    body = json.dumps({"name": "x" * 200}).encode()
+
+    class Compressing(BaseHTTPRequestHandler):
+        def do_GET(self):
+            gzipped = "gzip" in (self.headers.get("Accept-Encoding") or "")
+            data = gzip.compress(body) if gzipped else body
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            if gzipped:
+                self.send_header("Content-Encoding", "gzip")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Compressing)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert read_bytes(f"http://127.0.0.1:{server.server_address[1]}/release.json") == body
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -242,7 +242,8 @@ def _normalized(name: str, table: pa.Table, path: Path, columns: list[str] | Non
         if column in wanted and column not in table.schema.names:
             field = table_spec(name).schema.field(column)
             table = table.append_column(field, pa.nulls(len(table), field.type))
-    return table.select(wanted).replace_schema_metadata(None)
+    schema = table_spec(name).schema
+    return table.select(wanted).cast(pa.schema([schema.field(column) for column in wanted]))  # nullability too
 
 
 def read_table(work: str | Path, name: str, columns: list[str] | None = None) -> pa.Table:

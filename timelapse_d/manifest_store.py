@@ -55,11 +55,11 @@ def parts_dir(base: Path) -> Path:
 
 
 def _parts(base: Path) -> list[tuple[int, Path]]:
-    directory = parts_dir(base)
-    if not directory.is_dir():
+    try:
+        names = [path for path in parts_dir(base).iterdir()]
+    except FileNotFoundError:  # none yet, or a compaction just removed the emptied folder
         return []
-    found = [(int(match[1]), path) for path in directory.iterdir() if (match := _PART.match(path.name))]
-    return sorted(found)
+    return sorted((int(match[1]), path) for path in names if (match := _PART.match(path.name)))
 
 
 def compacted_through(base: Path) -> int:
@@ -73,21 +73,23 @@ def compacted_through(base: Path) -> int:
 def _key_strings(table: pa.Table, key: tuple[str, ...]) -> pa.Array:
     """One string per row identifying it (key columns joined by a separator keys never hold)."""
     if len(key) == 1:
-        return table[key[0]].combine_chunks()
-    return pc.binary_join_element_wise(*[table[column] for column in key], "\x1f").combine_chunks()
+        return table[key[0]]
+    return pc.binary_join_element_wise(*[table[column] for column in key], "\x1f")
 
 
 def _without_replaced(table: pa.Table, replaces: Replaces) -> pa.Table:
     mask = pc.is_in(table[replaces.column], value_set=pa.array(replaces.values, pa.string()))
     if replaces.owner is not None:
         mask = pc.and_(mask, pc.equal(table[replaces.owner[0]], replaces.owner[1]))
-    return table.filter(pc.invert(mask.fill_null(False)))
+    mask = mask.fill_null(False)
+    return table.filter(pc.invert(mask)) if pc.any(mask).as_py() else table  # a copy only when rows go
 
 
 def _settle_conflicts(table: pa.Table, part: pa.Table, key: tuple[str, ...], column: str | None):
     """Rows of ``part`` whose key ``table`` already holds: the one with the first ``column`` value
     stays (the part's row when there is no such column). Returns both tables without the losers."""
     held, new = _key_strings(table, key), _key_strings(part, key)
+    new = new.combine_chunks() if isinstance(new, pa.ChunkedArray) else new  # the part: small
     clash = pc.is_in(held, value_set=new)
     if not pc.any(clash).as_py():
         return table, part
@@ -124,24 +126,32 @@ def read(base: Path, key: tuple[str, ...], normalize, in_key_order: bool = True,
     """The base with every later part applied (all columns, or ``columns``), sorted by key unless
     ``in_key_order`` is False (the caller writes it sorted); None when neither exists.
     ``normalize(table, path, columns)`` checks a file's schema and returns its rows in the table's
-    own form. Reads again when a compaction replaced the base meanwhile."""
+    own form. Reads again when a compaction replaced the base meanwhile (a file that vanished, or a
+    base whose footer and pages came from two different files)."""
     while True:
         stamp = _stamp(base)
-        through = compacted_through(base)
-        parts = [(number, path) for number, path in _parts(base) if number > through]
-        projected = columns if not parts else None  # applying parts needs the keys and owners too
         try:
-            table = normalize(_read_file(base, projected), base, projected) if base.exists() else None
-            for _, path in parts:
-                part = normalize(pq.read_table(path), path)
-                table = part if table is None else _apply(table, part, _replaces_of(path), key)
-        except FileNotFoundError:
-            continue  # a part was folded into a new base while we read: read that instead
+            table, parts = _read_once(base, key, normalize, columns)
+        except (OSError, pa.ArrowInvalid):
+            if _stamp(base) != stamp:
+                continue
+            raise
         if _stamp(base) == stamp:
             if table is not None and parts:
                 table = table.take(key_order(table, key)) if in_key_order else table
                 table = table.select(columns) if columns else table
             return table
+
+
+def _read_once(base: Path, key: tuple[str, ...], normalize, columns: list[str] | None) -> tuple[pa.Table | None, int]:
+    through = compacted_through(base)
+    parts = [(number, path) for number, path in _parts(base) if number > through]
+    projected = columns if not parts else None  # applying parts needs the keys and owners too
+    table = normalize(_read_file(base, projected), base, projected) if base.exists() else None
+    for _, path in parts:
+        part = normalize(pq.read_table(path), path)
+        table = part if table is None else _apply(table, part, _replaces_of(path), key)
+    return table, len(parts)
 
 
 def _read_file(path: Path, columns: list[str] | None) -> pa.Table:

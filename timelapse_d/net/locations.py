@@ -110,13 +110,15 @@ class HttpReader(io.RawIOBase):
     def _connect(self) -> None:
         """Open the GET at ``position`` (retrying statuses the server may recover from)."""
         for attempt in range(self.attempts):
-            headers = {"Range": f"bytes={self.position}-"} if self.position else {}
+            headers = {"Accept-Encoding": "identity"}  # bytes as stored: sha256 and Range offsets hold
+            if self.position:
+                headers["Range"] = f"bytes={self.position}-"
             response = self._session.get(self.url, headers=headers, stream=True, timeout=self.timeout_s)
             if response.status_code == 404:
                 response.close()
                 raise FileNotFoundError(f"{self.url}: not found (HTTP 404)")
-            if response.status_code == 416 and self.position:  # nothing past the end
-                response.close()
+            if response.status_code == 416 and self.position and self.length in (None, self.position):
+                response.close()  # nothing past the end
                 self.length = self.position
                 return
             if response.status_code in _RETRIED_STATUS and attempt + 1 < self.attempts:
@@ -134,7 +136,9 @@ class HttpReader(io.RawIOBase):
 
     def _set_length(self, response) -> None:
         if response.status_code == 206:
-            total = response.headers.get("Content-Range", "").rpartition("/")[2]
+            span, _, total = response.headers.get("Content-Range", "").rpartition("/")
+            if not span.startswith(f"bytes {self.position}-"):
+                raise LocationError(f"{self.url}: asked for bytes from {self.position}, the server sent {span!r}")
             self.length = int(total) if total.isdigit() else self.length
             return
         size = response.headers.get("Content-Length")

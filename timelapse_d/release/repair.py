@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tarfile
 import time
 from pathlib import Path
@@ -77,6 +78,8 @@ def _swap_in(rebuilt: Path, shard: dict, directory: Path) -> str | None:
 
 def repair_release(release: str | Path, work: str | Path, executor: Executor, shards: str | Path | None = None,
                    progress: bool = True) -> dict:
+    if is_url(str(release)):
+        raise ReleaseError(f"{release}: repair mends a release on this machine; pull it first (timelapse-d release pull)")
     release, work, started = Path(release), Path(work), time.monotonic()
     record = load_release(release)
     directory = shards_location(release, record, shards)
@@ -87,13 +90,14 @@ def repair_release(release: str | Path, work: str | Path, executor: Executor, sh
     damaged = damaged_shards(str(directory), record)
     report = {"release": f"{record['name']}@{record['version']}", "damaged": damaged, "repaired": [],
               "not_matching": {}, "not_rebuilt": {}}
-    by_shard = {name: {row["sample_key"] for row in read_rows(release, "samples") if row["shard"] == name}
-                for name in damaged}
+    samples = read_rows(release, "samples")
+    by_shard = {name: {row["sample_key"] for row in samples if row["shard"] == name} for name in damaged}
     if damaged:
         rows = remake(release, record, work, executor, set().union(*by_shard.values()), progress)
         remade = remade_index(work, rows)
-        staging = directory / f"{TMP_PREFIX}repair-{os.getpid()}"
-        staging.mkdir(exist_ok=True)
+        staging = directory / f"{TMP_PREFIX}repair"  # one name: what a killed repair left is cleared here
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
         try:
             for shard in (shard for shard in record["shards"] if shard["name"] in damaged):
                 missing = by_shard[shard["name"]] - set(remade)
@@ -102,9 +106,7 @@ def repair_release(release: str | Path, work: str | Path, executor: Executor, sh
                 else:
                     _repair_one(shard, by_shard[shard["name"]], remade, directory, staging, report)
         finally:
-            for leftover in staging.iterdir():
-                leftover.unlink()
-            staging.rmdir()
+            shutil.rmtree(staging, ignore_errors=True)
     report["seconds"] = round(time.monotonic() - started, 1)
     write_json_atomic(work / REPORT, report)
     return report

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from timelapse_d.atomic import TMP_PREFIX
 from timelapse_d.manifest import MANIFESTS_DIR
-from timelapse_d.net.locations import join, open_read, read_bytes
+from timelapse_d.net.locations import join, open_read
 
 from .store import (PUBLISHED_SHARDS, RELEASE_JSON, ReleaseError, check_name, check_version, load_release, release_root,
                     shards_location)
@@ -66,11 +66,9 @@ def published_record(record: dict) -> bytes:
 
 
 def _matches(fs, path: str, file: ReleaseFile) -> bool:
-    """Whether ``path`` on ``fs`` already holds ``file`` (a card file: whether it exists)."""
-    if not fs.exists(path):
+    """Whether ``path`` on ``fs`` already holds ``file`` (a card file has no checksum: copied again)."""
+    if file.sha256 is None or not fs.exists(path):
         return False
-    if file.sha256 is None:
-        return True
     if file.size is not None and fs.size(path) != file.size:
         return False
     digest = hashlib.sha256()
@@ -178,7 +176,7 @@ def pull_release(url: str, to: str, workers: int = WORKERS, progress: bool = Tru
     target = f"{base.rstrip('/')}/{check_name(record['name'])}/{check_version(record['version'])}"
     where = os.path.join(to, record["name"], record["version"])
     if fs.exists(f"{target}/{RELEASE_JSON}"):
-        here = json.loads(read_bytes(f"{target}/{RELEASE_JSON}"))
+        here = json.loads(fs.cat_file(f"{target}/{RELEASE_JSON}"))
         if (here["shards"], here["manifests"]) != (record["shards"], record["manifests"]):
             raise ReleaseError(f"{where} holds another {record['name']}@{record['version']} than {url}; "
                                "a version is never overwritten")
