@@ -56,7 +56,7 @@ def parts_dir(base: Path) -> Path:
 
 def _parts(base: Path) -> list[tuple[int, Path]]:
     try:
-        names = [path for path in parts_dir(base).iterdir()]
+        names = list(parts_dir(base).iterdir())
     except FileNotFoundError:  # none yet, or a compaction just removed the emptied folder
         return []
     return sorted((int(match[1]), path) for path in names if (match := _PART.match(path.name)))

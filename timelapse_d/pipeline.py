@@ -247,6 +247,7 @@ def run_stage(stage: Stage, work: str, executor: Executor, retry_failed: bool = 
     del todo  # a crawl's plan is large: not kept through the compaction
     compact(work, stage.output_table)
     stage.finish(work, progress)
+    compact(work, stage.output_table)  # what ``finish`` committed (packing names each shard's samples)
     seconds = time.perf_counter() - started
     counts, total_bytes = _table_totals(stage, work)
     report = StageReport(stage.name, stage.output_table, processed, counts, seconds)

@@ -5,10 +5,11 @@ Workers write each finished sample as its own small tar, ``WORK/precompute/stagi
 samples of each split in key order into ``WORK/shards/<split>-NNNNNN.tar`` with
 ``webdataset.ShardWriter`` (a new shard once one reaches ``shard_bytes``). A shard is written under
 a ``.tmp-`` name, flushed to disk and renamed when complete; only then are its samples' rows given
-the shard's name and their staged files deleted. A run killed while packing leaves a temporary
-file (removed by the next run) and rows still saying ``shard = ""``, which the next run packs.
-Shards are numbered on from the highest number the table knows for that split, so samples added
-later go to new shards and finished shards are never rewritten.
+the shard's name (a manifest commit of those rows alone) and their staged files deleted. A run
+killed while packing leaves a temporary file (removed by the next run) and rows still saying
+``shard = ""``, which the next run packs. Shards are numbered on from the highest number the table
+knows for that split, so samples added later go to new shards and finished shards are never
+rewritten.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from typing import Callable, Iterable
 from tqdm import tqdm
 
 from timelapse_d.atomic import TMP_PREFIX, atomic_path, fsync_path, remove_stale_temporaries
-from timelapse_d.manifest import write_rows
+from timelapse_d.manifest import append_rows, write_rows
+from timelapse_d.manifest_store import Replaces
 
 from .tarfiles import read_samples, write_samples
 
@@ -125,7 +127,7 @@ def pack_staged(work: str | Path, rows: list[dict], shard_bytes: int, progress: 
     def shard_done(name: str, keys: list[str]) -> None:
         for key in keys:
             by_key[key] = {**by_key[key], "shard": name}
-        write_rows(work, "samples", list(by_key.values()))
+        append_rows(work, "samples", [by_key[key] for key in keys], Replaces("sample_key", tuple(keys)))
         for key in keys:
             staging_path(work, key).unlink()
 
