@@ -28,8 +28,8 @@ from tqdm import tqdm
 from timelapse_d.atomic import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
 from timelapse_d.errors import UsageError
 from timelapse_d.release.publish import code_version
-from timelapse_d.net.locations import is_url, join, read_bytes
-from timelapse_d.release.store import RELEASE_JSON, load_release, release_root
+from timelapse_d.net.locations import read_bytes
+from timelapse_d.release.store import release_json_location, release_root
 
 from .data import Shard, train_loader, train_shards
 from .losses import fgla_loss
@@ -254,9 +254,9 @@ class RunDirectory:
 
     def _run_record(self, release: str | Path, shards: list[Shard], world: Dist, state: TrainState) -> dict:
         """run.json: the release reference and the run's settings; a resumption is appended to the old record."""
-        release_file = _release_json(release)
-        release_json_sha256 = hashlib.sha256(read_bytes(release_file)).hexdigest()
-        info = load_release(release_file)
+        release_file = release_json_location(release)
+        release_bytes = read_bytes(release_file)  # read once: over HTTP too
+        release_json_sha256, info = hashlib.sha256(release_bytes).hexdigest(), json.loads(release_bytes)
         own = self.path / RUN_JSON
         record = json.loads(own.read_text()) if self.resume and own.exists() else {}
         if not record:
@@ -379,14 +379,6 @@ def train(release: str | Path, out: str | Path, config_path: str | Path | None =
     if len(set(digests)) != 1:
         raise RuntimeError(f"ranks ended with different weights: {digests}")
     return run.checkpoint
-
-
-def _release_json(release: str | Path) -> str:
-    """The release.json of a release directory or URL (or that file itself), as a location string."""
-    if is_url(release):
-        return release if release.endswith(RELEASE_JSON) else join(release, RELEASE_JSON)
-    path = Path(release).resolve()
-    return str(path / RELEASE_JSON if path.is_dir() else path)
 
 
 def _now() -> str:

@@ -57,15 +57,21 @@ def release_dir(root: str | Path, name: str, version: str) -> Path:
     return Path(root) / check_name(name) / check_version(version)
 
 
-def load_release(path: str | Path) -> dict:
-    """The release.json of a release directory or URL (or of the release.json path itself)."""
-    from timelapse_d.net.locations import is_url, join, read_bytes
+def release_json_location(path: str | Path) -> str:
+    """Where the release.json of a release directory or URL is (given it, or that file itself)."""
+    from timelapse_d.net.locations import is_url, join
 
     if is_url(path):
-        path = path if path.endswith(RELEASE_JSON) else join(path, RELEASE_JSON)
-    else:
-        path = Path(path)
-        path = path / RELEASE_JSON if path.is_dir() else path
+        return path if path.endswith(RELEASE_JSON) else join(path, RELEASE_JSON)
+    path = Path(path).resolve()
+    return str(path / RELEASE_JSON if path.is_dir() else path)
+
+
+def load_release(path: str | Path) -> dict:
+    """The release.json of a release directory or URL (or of the release.json path itself)."""
+    from timelapse_d.net.locations import read_bytes
+
+    path = release_json_location(path)
     try:
         return json.loads(read_bytes(path))
     except (OSError, ValueError) as error:
