@@ -5,8 +5,8 @@
 Serves ``--files`` mp4 files of a few MB each (H.264 noise, which does not compress) from
 127.0.0.1, lists them in a ``urls`` link list, and runs discover -> download into a fresh work
 directory per worker count, with ``max_per_host`` >= workers. The download stage's time covers
-everything it does per video: yt-dlp's extraction request and download, the probe (decoding every
-frame), sha256 and the move into place. Loopback has no latency and no bandwidth limit, so this
+everything it does per video: yt-dlp's extraction request and download, the probe (every packet
+read, the first 8 frames decoded), sha256 and the move into place. Loopback has no latency and no bandwidth limit, so this
 measures the stage's own overhead, not a real host.
 """
 from __future__ import annotations

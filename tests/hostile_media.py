@@ -4,9 +4,11 @@
     corpus = make_corpus(tmp_path)   # {kind: Medium}
     corpus["corrupt_mp4"].served     # the file name it is served under (its bytes: .path)
 
-``Medium.reason`` is a regular expression the row's whole error must match after
+``Medium.reason`` is a regular expression the videos row's whole error must match after
 ``download of <link> failed: `` ("" for an ok row); digits stand for byte counts and frame counts
-that depend on the encoder's output.
+that depend on the encoder's output. Download decodes a few frames only, so damage further in is
+split's to find (its one full decode): ``Medium.split_reason`` is the regex of the failed clips
+row's error after ``decoding <path> failed: `` ("" where split makes clips).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ FRAMES, FPS, SIZE = 24, 12, (48, 64)  # 2.0 s of video
 N = r"\d+"  # a count that depends on the encoder's bytes
 KINDS = (  # every kind make_corpus writes: ok ones, then failed ones
     "mp4", "mov_named_mp4", "mkv", "mpeg_ts", "avi_mpeg4", "webm_av1", "animated_gif", "edit_list_mp4",
-    "mp4_with_longer_audio", "variable_frame_rate",
+    "mp4_with_longer_audio", "variable_frame_rate", "corrupt_mp4_past_the_probe",
     "truncated_mp4", "truncated_mp4_moov_last", "truncated_mkv", "ts_cut_inside_a_packet", "corrupt_mp4",
     "corrupt_mkv", "corrupt_ts", "png_named_mp4", "jpeg_named_mp4", "gif_of_one_frame", "mp4_of_one_frame",
     "text_file", "html_named_mp4", "random_bytes", "empty_file", "audio_only", "time_base_stretched",
@@ -38,6 +40,8 @@ class Medium:
     reason: str  # regex of the whole failure reason; "" for ok
     container: str = ""  # ok rows: the container the row records
     frames: int = FRAMES  # ok rows: decoded frames
+    size: tuple[int, int] = (SIZE[1], SIZE[0])  # ok rows: width, height
+    split_reason: str = ""  # ok rows: regex of split's failure reason; "" when split makes clips
 
 
 def frames(count: int = FRAMES, cut_at: int | None = None) -> list[np.ndarray]:
@@ -103,8 +107,8 @@ def make_corpus(root: Path) -> dict[str, Medium]:
     rng = np.random.default_rng(0)
     write_video(big, [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(FRAMES)], fps=FPS)
     junk = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
-    made = {**_good_kinds(root, good), **_broken_kinds(root, good, big, junk), **_not_videos(root, good, junk),
-            **_bad_timing(root, good)}
+    made = {**_good_kinds(root, good), **_damaged_past_the_probe(root, big, junk),
+            **_broken_kinds(root, good, big, junk), **_not_videos(root, good, junk), **_bad_timing(root, good)}
     assert tuple(made) == KINDS, "KINDS lists every kind, in order"
     return made
 
@@ -134,24 +138,31 @@ def _good_kinds(root: Path, good: Path) -> dict[str, Medium]:
     }
 
 
+def _damaged_past_the_probe(root: Path, big: Path, junk: bytes) -> dict[str, Medium]:
+    """Picture data damaged where only decoding finds it, after the frames download decodes."""
+    corrupt = rf"corrupt data at 1\.\d s of 2\.0 s \({N} of 24 frames read\); FFmpeg reports '.+'"
+    return {"corrupt_mp4_past_the_probe": Medium(_overwrite(big, root / "corrupt_late.mp4", 0.85, junk), "late.mp4",
+                                                 "", "mp4", size=(128, 96), split_reason=corrupt)}
+
+
 def _broken_kinds(root: Path, good: Path, big: Path, junk: bytes) -> dict[str, Medium]:
     ffmpeg("-i", big, "-c", "copy", root / "noise.mkv")
     ffmpeg("-i", big, "-c", "copy", root / "noise.ts")
     ffmpeg("-i", big, "-c", "copy", "-movflags", "0", root / "moov_last.mp4")
     ts = (root / "noise.ts").read_bytes()
     mdat = r"the file ends inside its 'mdat' box, \d+ of \d+ bytes present"
-    corrupt = rf"corrupt data at \d\.\d s of 2\.0 s: {N} of %s frames decode; FFmpeg reports '.+'"
+    corrupt = rf"corrupt data at \d\.\d s of 2\.0 s \({N} of %s frames read\); FFmpeg reports '.+'"
     return {
         "truncated_mp4": Medium(_cut(good, root / "cut.mp4", good.stat().st_size * 6 // 10), "cut.mp4",
-                                rf"truncated video \(decoded {N} of 24 frames; {mdat}\)"),
+                                rf"truncated video \(read {N} of 24 frames; {mdat}\)"),
         "truncated_mp4_moov_last": Medium(_cut(root / "moov_last.mp4", root / "cut_moov_last.mp4",
                                                (root / "moov_last.mp4").stat().st_size // 2),
                                           "cut_moov_last.mp4", rf"truncated video \({mdat}\)"),
         "truncated_mkv": Medium(_cut(root / "noise.mkv", root / "cut.mkv", (root / "noise.mkv").stat().st_size // 2),
-                                "cut.mkv", rf"truncated video \(decoded {N} of an unknown number of frames; FFmpeg "
+                                "cut.mkv", rf"truncated video \(read {N} of an unknown number of frames; FFmpeg "
                                            r"reports 'File ended prematurely'\)"),
         "ts_cut_inside_a_packet": Medium(_cut(root / "noise.ts", root / "cut.ts", len(ts) // 2 // 188 * 188 + 100),
-                                         "cut.ts", rf"truncated video \(decoded {N} of an unknown number of frames; "
+                                         "cut.ts", rf"truncated video \(read {N} of an unknown number of frames; "
                                                    r"the file ends inside an MPEG-TS packet, 100 of 188 bytes present\)"),
         "corrupt_mp4": Medium(_overwrite(big, root / "corrupt.mp4", 0.5, junk), "corrupt.mp4", corrupt % "24"),
         "corrupt_mkv": Medium(_overwrite(root / "noise.mkv", root / "corrupt.mkv", 0.5, bytes(4000)), "corrupt.mkv",

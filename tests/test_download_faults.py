@@ -84,7 +84,7 @@ FAULTS = {  # behaviour -> (status, what the error says)
     "short": ("failed", "incomplete body (got {two_thirds} of {declared} bytes)"),
     "html": ("failed", "not a video: the link serves a web page"),
     "htmlmp4": ("failed", "a web page (HTML), not a video"),
-    "truncated": ("failed", "truncated video (decoded "),
+    "truncated": ("failed", "truncated video (read "),
     "tofile": ("failed", "the link leads off http(s), to file:///etc/passwd; refused"),
     "toftp": ("failed", "the link leads off http(s), to ftp://127.0.0.1/clip.mp4; refused"),
     "toloopback": ("failed", "127.0.0.2 is a loopback address; refused by the host policy (allow_hosts)"),
@@ -436,5 +436,5 @@ def test_probe_catches_truncated_files_and_passes_whole_ones(tmp_path, media):
         cut = tmp_path / f"cut-{fraction}.mp4"
         cut.write_bytes(clip[: int(len(clip) * fraction)])
         with pytest.raises(VideoProbeError,
-                           match=r"truncated video \(decoded \d+ of 12 frames; the file ends inside its 'mdat' box"):
+                           match=r"truncated video \(read \d+ of 12 frames; the file ends inside its 'mdat' box"):
             probe_video(cut)

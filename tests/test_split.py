@@ -128,3 +128,32 @@ def test_a_cut_in_variable_frame_rate_video_is_a_clip_boundary_in_decoded_frames
     frames = dict(read_frames(tmp_path / "work" / video["path"], [29, 30]))
     assert frames[29][..., 2].mean() > frames[29][..., 0].mean()  # the first scene is blue...
     assert frames[30][..., 0].mean() > frames[30][..., 2].mean()  # ...the second red, from frame 30 on
+
+
+def test_the_one_call_content_score_is_pyscenedetects_own():
+    """Split's detector scores frames in one OpenCV call; PySceneDetect's ContentDetector, fed the
+    same frames, gives the same score for each."""
+    from scenedetect import ContentDetector, FrameTimecode
+
+    from timelapse_d.media import decode_frames
+    from timelapse_d.small_frames import detection_frame
+    from timelapse_d.stages.split import _detector
+
+    ours, theirs = _detector(SplitConfig()), ContentDetector()
+    scores = []
+    for index, (_, frame) in enumerate(decode_frames(ASSETS / "videos" / "pyscenedetect_testvideo.mp4")):
+        if index == 120:
+            break
+        small, position = detection_frame(frame, 5), FrameTimecode(index, fps=30.0)
+        scores.append((ours._calculate_frame_score(position, small), theirs._calculate_frame_score(position, small)))
+    assert max(theirs for _, theirs in scores) > 27.0  # a cut among them
+    assert [ours for ours, _ in scores] == pytest.approx([theirs for _, theirs in scores], abs=1e-9)
+
+
+def test_the_adaptive_detector_finds_the_real_videos_hard_cuts_too():
+    from timelapse_d.stages.split import detect_scenes
+
+    video = ASSETS / "videos" / "pyscenedetect_testvideo.mp4"
+    content = detect_scenes(video, SplitConfig(score_pairs=0), 720).ranges
+    assert len(content) >= 3
+    assert detect_scenes(video, SplitConfig(detector="adaptive", score_pairs=0), 720).ranges == content

@@ -58,29 +58,14 @@ def barely_moves(clip: dict, thresholds: CameraMotionThresholds = CameraMotionTh
     return clip.get("motion_strength") is not None and clip["motion_strength"] < thresholds.min_strength
 
 
-def analysis_frame(frame_bgr: np.ndarray) -> np.ndarray:
-    """(H, W, 3) BGR frame -> (h, ANALYSIS_WIDTH) uint8 grey, aspect kept."""
-    import cv2
-
-    return cv2.resize(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY), _analysis_size(frame_bgr), interpolation=cv2.INTER_AREA)
-
-
 class PairMotion(NamedTuple):
     scores: dict[str, float]  # the four SCORE_COLUMNS
     residual: np.ndarray  # (gh, gw) px per frame of flow left after removing the camera's motion, on the grid
     grid: tuple[np.ndarray, np.ndarray]  # (rows, cols) of the grid points, each (gh, gw), to sample maps with
 
 
-def analysis_colour(frame_bgr: np.ndarray) -> np.ndarray:
-    """(H, W, 3) BGR frame -> (h, ANALYSIS_WIDTH, 3) uint8 RGB, the size of ``analysis_frame``."""
-    import cv2
-
-    return cv2.resize(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), _analysis_size(frame_bgr), interpolation=cv2.INTER_AREA)
-
-
-def _analysis_size(frame: np.ndarray) -> tuple[int, int]:
-    """(width, height) of the analysis frames: ANALYSIS_WIDTH wide, aspect kept."""
-    height, width = frame.shape[:2]
+def analysis_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the analysis frames of a video ``width`` x ``height``: ANALYSIS_WIDTH wide, aspect kept."""
     return ANALYSIS_WIDTH, max(2, round(height * ANALYSIS_WIDTH / width))
 
 

@@ -74,7 +74,8 @@ def colour_measures(colour: np.ndarray, sky: np.ndarray | None) -> dict:
     points = (luma - cv2.GaussianBlur(luma, (0, 0), 2.0)) > 40  # small bright points
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     flames = (red >= 220) & (green >= 60) & (green <= 190) & (blue <= 90) & ~sky
-    saturation = (rgb.max(axis=-1) - rgb.min(axis=-1)) / np.maximum(rgb.max(axis=-1), 1)
+    high, low = np.maximum(np.maximum(red, green), blue), np.minimum(np.minimum(red, green), blue)
+    saturation = (high - low) / np.maximum(high, 1)  # (max over the last axis is 20x slower)
     return {"night": float(luma[sky].mean() < NIGHT_LUMA),
             "points": float(points[sky].mean()),
             "disc": float(_compact_disc((luma >= 250) & sky) and np.median(luma[sky]) <= 180),

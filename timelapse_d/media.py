@@ -1,4 +1,4 @@
-"""Video files: write H.264 mp4 with the ffmpeg of the imageio-ffmpeg wheel; probe with PyAV.
+"""Video files: write H.264 mp4 with the ffmpeg of the imageio-ffmpeg wheel; probe and decode with PyAV.
 
     >>> import numpy as np
     >>> frames = [np.full((64, 96, 3), i * 20, np.uint8) for i in range(8)]
@@ -8,13 +8,14 @@
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -24,6 +25,7 @@ class VideoProbeError(ValueError):
 
 
 MIN_FPS, MAX_FPS = 1.0, 480.0  # plausible frame rates; outside them the container's timing is broken
+PROBE_FRAMES = 8  # frames the download probe decodes; it reads the rest of the stream without decoding
 _IMAGE_MAGIC = {b"\x89PNG": "PNG", b"\xff\xd8\xff": "JPEG", b"BM": "BMP", b"II*\x00": "TIFF", b"MM\x00*": "TIFF"}
 
 
@@ -32,8 +34,8 @@ class VideoInfo:
     width: int
     height: int
     fps: float
-    frames: int  # counted by decoding, not read from the container header
-    duration: float  # seconds the decoded frames cover, by their own timestamps
+    frames: int  # counted packet by packet (or decoded), not read from the container header
+    duration: float  # seconds the frames cover, by their own timestamps
     codec: str  # FFmpeg's name of the video codec, e.g. "h264"
 
 
@@ -74,33 +76,58 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf:
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Open and fully decode a video with PyAV; check what decodes against what the container claims;
-    raise VideoProbeError naming the file and saying what is wrong with it.
+    """Check a video without decoding all of it; raise VideoProbeError naming the file and saying
+    what is wrong with it. Every packet of its first video stream is read and counted (reading
+    without decoding costs next to nothing) and its first PROBE_FRAMES frames are decoded; the
+    split stage decodes the whole video once (``decode_frames``), with the same checks on what decodes.
 
     Refused: an empty file; a still image (PNG, JPEG, BMP, TIFF, WebP by its signature, or any
-    single decodable frame, e.g. a GIF of one frame), whatever its name; a text file (FFmpeg renders
-    any text as frames); a file with no video stream; a file cut short (an ISO-BMFF box or an
-    MPEG-TS packet running past the end of the file, fewer frames than the container declares, or
-    frames that stop well before its declared duration); any error the demuxer or decoder reports
-    (corrupt data mid-file, where OpenCV would stop quietly and the rest would be lost); and
-    implausible timing (no time base, or a frame rate outside [MIN_FPS, MAX_FPS], by the container's
-    claim or by the frames' own timestamps). Details and examples: docs/download.md.
+    single frame, e.g. a GIF of one frame), whatever its name; a text file (FFmpeg renders any text
+    as frames); a file with no video stream; a file cut short (an ISO-BMFF box or an MPEG-TS packet
+    running past the end of the file, fewer frames than the container declares, or frames that stop
+    well before its declared duration); any error the demuxer reports, or the decoder on the frames
+    it decodes (corrupt data mid-file, where OpenCV would stop quietly and the rest would be lost);
+    and implausible timing (no time base, or a frame rate outside [MIN_FPS, MAX_FPS], by the
+    container's claim or by the frames' own timestamps). Details and examples: docs/download.md.
     """
     path = Path(path)
     _refuse_by_bytes(path)
     cut = _isobmff_cut(path) or _ts_cut(path)
     try:
-        stream, claims, decoded = _decode(path)
+        with _opened(path) as (container, stream, info, claims):
+            read = _read_packets(container, stream)
     except VideoProbeError:
         if cut:
             raise VideoProbeError(f"{path}: truncated video ({cut})") from None
         raise
-    if cut:
-        raise VideoProbeError(f"{path}: truncated video (decoded {decoded.frames} of {claims.of_declared} frames; {cut})")
-    _refuse_by_content(path, stream, claims, decoded)
-    fps = claims.rate or decoded.rate
-    return VideoInfo(width=stream.width, height=stream.height, fps=fps, frames=decoded.frames,
-                     duration=round(decoded.covered(fps), 6), codec=stream.codec)
+    return _checked(path, info, claims, read, cut)
+
+
+def decode_frames(path: str | Path) -> Iterator[tuple[float, "av.VideoFrame"]]:
+    """``(seconds, frame)`` for every frame of the first video stream, decoded in order; ``seconds``
+    from the stream's start by the frame's own timestamp (a frame without one: its index over the
+    container's average rate).
+
+    After the last frame, what decoded is checked as ``probe_video`` checks a file: VideoProbeError
+    (naming the file) for corrupt data FFmpeg reported on the way, or fewer frames or less time than
+    the container declares; a caller keeps nothing it made from the frames of a video that fails.
+    """
+    import av
+
+    path = Path(path)
+    cut = _isobmff_cut(path) or _ts_cut(path)
+    with _opened(path) as (container, stream, info, claims), _ffmpeg_log() as logs:
+        read, start = _Read(), stream.start_time or 0
+        try:
+            for frame in container.decode(stream):
+                read.add(frame.time, logs)
+                yield (read.frames - 1) / (claims.rate or 1.0) if frame.pts is None \
+                    else float((frame.pts - start) * stream.time_base), frame
+        except av.error.FFmpegError as error:
+            read.fail(_log_text(logs) or error.strerror)
+        read.note(logs)
+        read.sampled = read.frames
+    _checked(path, info, claims, read, cut)
 
 
 @dataclass(frozen=True)
@@ -124,12 +151,31 @@ class _Claims:
 
 
 @dataclass
-class _Decoded:
+class _Read:
+    """What was read of a video stream: its frames (counted by packet in probe_video, decoded in
+    decode_frames), their time span, and the first error FFmpeg reported."""
     frames: int = 0
-    first: float | None = None  # timestamp of the first frame, seconds
-    last: float | None = None  # timestamp of the last frame, seconds
-    error: str = ""  # the first error the demuxer or decoder reported
+    sampled: int = 0  # frames decoded
+    first: float | None = None  # earliest timestamp, seconds
+    last: float | None = None  # latest timestamp, seconds
+    error: str = ""
     error_at: float = 0.0  # seconds into the video where it was reported
+
+    def add(self, time: float | None, logs: list) -> None:
+        """One more frame at ``time``; an error logged so far is kept, with the time."""
+        if time is not None:
+            self.first = time if self.first is None else min(self.first, time)
+            self.last = time if self.last is None else max(self.last, time)
+        self.frames += 1
+        self.note(logs)
+
+    def note(self, logs: list) -> None:
+        if not self.error and _log_text(logs):
+            self.fail(_log_text(logs))
+
+    def fail(self, error: str) -> None:
+        if not self.error:
+            self.error, self.error_at = error, self.last or 0.0
 
     @property
     def rate(self) -> float:
@@ -138,7 +184,7 @@ class _Decoded:
         return (self.frames - 1) / span if self.frames > 1 and span > 0 else 0.0
 
     def covered(self, fps: float) -> float:
-        """Seconds the decoded frames cover: first to last timestamp, plus one frame."""
+        """Seconds the frames cover: first to last timestamp, plus one frame."""
         if not self.frames:
             return 0.0
         return (self.last or 0.0) - (self.first or 0.0) + (1 / fps if fps > 0 else 0.0)
@@ -156,11 +202,10 @@ def _refuse_by_bytes(path: Path) -> None:
         raise VideoProbeError(f"{path}: {text}, not a video")
 
 
-def _decode(path: Path) -> tuple[_Stream, _Claims, _Decoded]:
-    """Every frame of the first video stream, counted and timed, with the first error FFmpeg
-    reports on the way. (Part of probe_video.)"""
+@contextlib.contextmanager
+def _opened(path: Path) -> Iterator[tuple]:
+    """(container, its first video stream, _Stream, _Claims) of an open video."""
     import av
-    import av.logging
 
     try:
         container = av.open(str(path))
@@ -172,23 +217,47 @@ def _decode(path: Path) -> tuple[_Stream, _Claims, _Decoded]:
             raise VideoProbeError(f"{path}: not a video: the file has no video stream{audio}")
         stream = container.streams.video[0]
         context = stream.codec_context
-        info = _Stream(codec=context.name, width=context.width, height=context.height)
-        claims = _claims(container, stream)
-        decoded = _Decoded()
-        level = av.logging.get_level()
-        av.logging.set_level(av.logging.WARNING)
+        yield container, stream, _Stream(context.name, context.width, context.height), _claims(container, stream)
+
+
+@contextlib.contextmanager
+def _ffmpeg_log() -> Iterator[list]:
+    """FFmpeg's messages of warning level or worse, captured while the block runs (repeats too: by
+    default PyAV drops a message equal to the one before, which may be another file's)."""
+    import av.logging
+
+    level, skip_repeated = av.logging.get_level(), av.logging.get_skip_repeated()
+    av.logging.set_level(av.logging.WARNING)
+    av.logging.set_skip_repeated(False)
+    try:
+        with av.logging.Capture() as logs:
+            yield logs
+    finally:
+        av.logging.set_level(level)
+        av.logging.set_skip_repeated(skip_repeated)
+
+
+def _read_packets(container, stream) -> _Read:  # noqa: ANN001 - PyAV's container and stream
+    """Every packet of the stream counted by its timestamp, and the first PROBE_FRAMES frames decoded.
+    (Part of probe_video.)"""
+    import av
+
+    read = _Read()
+    with _ffmpeg_log() as logs:
         try:
-            with av.logging.Capture() as logs:
-                try:
-                    for frame in container.decode(stream):
-                        _count(decoded, frame.time, logs)
-                except av.error.FFmpegError as error:
-                    decoded.error = decoded.error or _log_text(logs) or error.strerror
-                    decoded.error_at = decoded.error_at or (decoded.last or 0.0)
-            decoded.error = decoded.error or _log_text(logs)
-        finally:
-            av.logging.set_level(level)
-    return info, claims, decoded
+            for packet in container.demux(stream):
+                if packet.size and not packet.is_discard:  # an edit list's discarded lead-in is no frame
+                    timestamp = packet.pts if packet.pts is not None else packet.dts
+                    read.add(None if timestamp is None else float(timestamp * packet.time_base), logs)
+                if read.sampled < PROBE_FRAMES and not read.error:
+                    try:
+                        read.sampled += len(packet.decode())  # the last packet, empty, flushes the decoder
+                    except av.error.FFmpegError as error:
+                        read.fail(_log_text(logs) or error.strerror)
+        except av.error.FFmpegError as error:
+            read.fail(_log_text(logs) or error.strerror)
+        read.note(logs)
+    return read
 
 
 def _claims(container, stream) -> _Claims:  # noqa: ANN001 - PyAV's container and stream
@@ -198,16 +267,6 @@ def _claims(container, stream) -> _Claims:  # noqa: ANN001 - PyAV's container an
         duration = container.duration / 1_000_000  # av.time_base: microseconds
     rate = float(stream.average_rate) if stream.average_rate else 0.0
     return _Claims(frames=max(stream.frames, 0), duration=duration, rate=rate, time_base=time_base)
-
-
-def _count(decoded: _Decoded, time: float | None, logs: list) -> None:
-    """One more decoded frame at ``time``; the first error logged so far is kept with the time."""
-    if time is not None:
-        decoded.first = time if decoded.first is None else decoded.first
-        decoded.last = time
-    decoded.frames += 1
-    if not decoded.error and logs:
-        decoded.error, decoded.error_at = _log_text(logs), decoded.last or 0.0
 
 
 def _log_text(logs: list) -> str:
@@ -220,35 +279,45 @@ def _log_text(logs: list) -> str:
     return next((message[:200] for message in messages if message), "")
 
 
-def _refuse_by_content(path: Path, stream: _Stream, claims: _Claims, decoded: _Decoded) -> None:
-    """Checks of what decoded against what the container claims. (Part of probe_video.)"""
+def _checked(path: Path, stream: _Stream, claims: _Claims, read: _Read, cut: str) -> VideoInfo:
+    """The video's VideoInfo, once what was read passes every check."""
+    if cut:
+        raise VideoProbeError(f"{path}: truncated video (read {read.frames} of {claims.of_declared} frames; {cut})")
+    _refuse_by_content(path, stream, claims, read)
+    fps = claims.rate or read.rate
+    return VideoInfo(width=stream.width, height=stream.height, fps=fps, frames=read.frames,
+                     duration=round(read.covered(fps), 6), codec=stream.codec)
+
+
+def _refuse_by_content(path: Path, stream: _Stream, claims: _Claims, read: _Read) -> None:
+    """Checks of what was read against what the container claims. (Part of probe_video.)"""
     if stream.codec == "ansi":  # FFmpeg's tty demuxer renders text (any .txt file) as frames
         raise VideoProbeError(f"{path}: a text file, not a video")
-    if decoded.frames <= 1 and (decoded.error or not decoded.frames):
+    if not read.sampled or (read.frames <= 1 and read.error):
         raise VideoProbeError(f"{path}: not a decodable video (no frame could be decoded"
-                              + (f"; FFmpeg reports {decoded.error!r})" if decoded.error else ")"))
-    if decoded.error:
-        _refuse_damaged(path, claims, decoded)
+                              + (f"; FFmpeg reports {read.error!r})" if read.error else ")"))
+    if read.error:
+        _refuse_damaged(path, claims, read)
     if not claims.time_base:
         raise VideoProbeError(f"{path}: implausible timing: the container declares no time base")
-    _refuse_implausible_rate(path, "the container declares", claims.rate, decoded.frames)
-    if decoded.frames == 1:
+    _refuse_implausible_rate(path, "the container declares", claims.rate, read.frames)
+    if read.frames == 1:
         raise VideoProbeError(f"{path}: a still image ({stream.codec.upper()} of one frame), not a video")
-    if not decoded.rate:
-        raise VideoProbeError(f"{path}: implausible timing: all {decoded.frames} frames have the same timestamp")
-    _refuse_implausible_rate(path, "the frames' timestamps give", decoded.rate, decoded.frames)
-    _refuse_short(path, claims, decoded)
+    if not read.rate:
+        raise VideoProbeError(f"{path}: implausible timing: all {read.frames} frames have the same timestamp")
+    _refuse_implausible_rate(path, "the frames' timestamps give", read.rate, read.frames)
+    _refuse_short(path, claims, read)
 
 
-def _refuse_damaged(path: Path, claims: _Claims, decoded: _Decoded) -> None:
+def _refuse_damaged(path: Path, claims: _Claims, read: _Read) -> None:
     """FFmpeg reported an error: a file that ends early, or corrupt data."""
-    counted = f"{decoded.frames} of {claims.of_declared} frames"
-    if re.search(r"ended prematurely|partial file|end of file", decoded.error, re.I):
-        raise VideoProbeError(f"{path}: truncated video (decoded {counted}; FFmpeg reports {decoded.error!r})")
-    at = decoded.error_at - (decoded.first or 0.0)
+    counted = f"{read.frames} of {claims.of_declared} frames"
+    if re.search(r"ended prematurely|partial file|end of file", read.error, re.I):
+        raise VideoProbeError(f"{path}: truncated video (read {counted}; FFmpeg reports {read.error!r})")
+    at = read.error_at - (read.first or 0.0)
     of_duration = f" of {claims.duration:.1f} s" if claims.duration else ""
-    raise VideoProbeError(f"{path}: corrupt data at {at:.1f} s{of_duration}: {counted} decode; "
-                          f"FFmpeg reports {decoded.error!r}")
+    raise VideoProbeError(f"{path}: corrupt data at {at:.1f} s{of_duration} ({counted} read); "
+                          f"FFmpeg reports {read.error!r}")
 
 
 def _refuse_implausible_rate(path: Path, said: str, fps: float, frames: int) -> None:
@@ -257,16 +326,16 @@ def _refuse_implausible_rate(path: Path, said: str, fps: float, frames: int) -> 
                               f"frame{'s' if frames != 1 else ''} (accepted: {MIN_FPS:g} to {MAX_FPS:g})")
 
 
-def _refuse_short(path: Path, claims: _Claims, decoded: _Decoded) -> None:
+def _refuse_short(path: Path, claims: _Claims, read: _Read) -> None:
     """Fewer frames, or less time, than the container declares. An mp4's declared count is its
     number of samples, which an edit list may legitimately trim, so there time is compared instead."""
     isobmff = _isobmff_cut(path) is not None
-    if not isobmff and claims.frames and decoded.frames < claims.frames - max(1, claims.frames // 50):
-        raise VideoProbeError(f"{path}: truncated video (decoded {decoded.frames} of {claims.of_declared} frames)")
-    fps = claims.rate or decoded.rate
-    covered = decoded.covered(fps)
+    if not isobmff and claims.frames and read.frames < claims.frames - max(1, claims.frames // 50):
+        raise VideoProbeError(f"{path}: truncated video (read {read.frames} of {claims.of_declared} frames)")
+    fps = claims.rate or read.rate
+    covered = read.covered(fps)
     if claims.duration and covered < claims.duration - max(2 / fps, claims.duration / 50):
-        raise VideoProbeError(f"{path}: truncated video (its {decoded.frames} frames cover {covered:.1f} s of the "
+        raise VideoProbeError(f"{path}: truncated video (its {read.frames} frames cover {covered:.1f} s of the "
                               f"{claims.duration:.1f} s the container declares)")
 
 

@@ -1,0 +1,73 @@
+"""Split's small copies of decoded frames, read from the decoder's planes, against converting the whole frame."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from timelapse_d.camera_motion import analysis_size
+from timelapse_d.media import decode_frames
+from timelapse_d.small_frames import analysis_grey, analysis_grey_and_colour, detection_frame
+
+VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "videos"
+
+
+def frame_of(path: Path, index: int = 30):
+    return next(frame for number, (_, frame) in enumerate(decode_frames(path)) if number == index)
+
+
+@pytest.fixture(scope="module", params=["pyscenedetect_testvideo.mp4", "skyar_annarbor_pan.mp4"])
+def frame(request):
+    """A yuv420p frame of real footage: 1280x720, and 960x544."""
+    return frame_of(VIDEOS / request.param)
+
+
+@pytest.mark.parametrize("step", [1, 3, 5])
+def test_the_detection_frame_is_every_step_th_pixel_of_ffmpegs_own_conversion(frame, step):
+    """The same BT.601 conversion as swscale's (to rounding); each pixel takes its nearest chroma
+    sample, where swscale interpolates, so at colour edges of sampled frames it differs more."""
+    assert frame.format.name == "yuv420p"
+    small = detection_frame(frame, step)
+    whole = frame.to_ndarray(format="bgr24")
+    assert small.shape[:2] == (-(-frame.height // step) // 2 * 2, -(-frame.width // step) // 2 * 2)
+    difference = np.abs(small.astype(int) - whole[::step, ::step][:small.shape[0], :small.shape[1]])
+    assert difference.max() <= 5 if step == 1 else difference.mean() < 3.0
+
+
+def test_analysis_copies_are_area_averages_of_the_whole_converted_frame(frame):
+    whole = frame.to_ndarray(format="rgb24")
+    size = analysis_size(frame.width, frame.height)
+    expected_grey = cv2.resize(cv2.cvtColor(whole, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
+    expected_colour = cv2.resize(whole, size, interpolation=cv2.INTER_AREA)
+    grey, colour = analysis_grey_and_colour(frame)
+    assert np.array_equal(grey, analysis_grey(frame))
+    assert grey.shape == expected_grey.shape and colour.shape == expected_colour.shape
+    assert np.abs(grey.astype(int) - expected_grey).mean() < 2.0
+    assert np.abs(colour.astype(int) - expected_colour).mean() < 2.0
+    assert np.percentile(np.abs(colour.astype(int) - expected_colour), 99) <= 8
+
+
+def test_a_star_dims_rather_than_vanishing():
+    """A 2x2 bright point on black at 1280x720: averaged to 256x144 it stays, at a fifth of its
+    brightness, wherever it lies; sampling every 5th pixel would keep it or lose it by its place."""
+    import av
+
+    image = np.zeros((720, 1280, 3), np.uint8)
+    image[301:303, 601:603] = 255
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+    grey, colour = analysis_grey_and_colour(frame)
+    assert 20 <= grey.max() <= 60 and grey[60, 120] == grey.max()
+    assert 20 <= colour.max() <= 60
+
+
+@pytest.mark.parametrize("pixel_format", ["rgb24", "yuvj420p", "yuv444p"])
+def test_other_pixel_formats_go_through_swscale(frame, pixel_format):
+    other = frame.reformat(format=pixel_format)
+    grey, colour = analysis_grey_and_colour(other)
+    reference_grey, reference_colour = analysis_grey_and_colour(frame)
+    assert grey.shape == reference_grey.shape and colour.shape == reference_colour.shape
+    assert np.abs(grey.astype(int) - reference_grey).mean() < 3.0
+    assert np.abs(colour.astype(int) - reference_colour).mean() < 4.0
+    small, reference = detection_frame(other, 4), detection_frame(frame, 4)  # sampled at another phase
+    assert small.shape == reference.shape
+    assert np.abs(small.mean(axis=(0, 1)) - reference.mean(axis=(0, 1))).max() < 3.0
