@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/pipeline_throughput.py --videos 8
 
 Each configuration runs into a fresh temporary work directory. Discover is dominated by rendering
-and encoding the synthetic videos; download by yt-dlp, hashing and decoding every frame to probe.
+and encoding the synthetic videos; download by yt-dlp, hashing and the probe (every packet read, 8 frames decoded).
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ FRAMES, FPS, SIZE = 24, 12, (48, 64)  # 2.0 s of video
 N = r"\d+"  # a count that depends on the encoder's bytes
 KINDS = (  # every kind make_corpus writes: ok ones, then failed ones
     "mp4", "mov_named_mp4", "mkv", "mpeg_ts", "avi_mpeg4", "webm_av1", "animated_gif", "edit_list_mp4",
-    "mp4_with_longer_audio", "variable_frame_rate", "corrupt_mp4_past_the_probe",
+    "mp4_with_longer_audio", "variable_frame_rate", "corrupt_mp4_past_the_probe", "frame_size_changes_mid_video",
     "truncated_mp4", "truncated_mp4_moov_last", "truncated_mkv", "ts_cut_inside_a_packet", "corrupt_mp4",
     "corrupt_mkv", "corrupt_ts", "png_named_mp4", "jpeg_named_mp4", "gif_of_one_frame", "mp4_of_one_frame",
     "text_file", "html_named_mp4", "random_bytes", "empty_file", "audio_only", "time_base_stretched",
@@ -107,7 +107,7 @@ def make_corpus(root: Path) -> dict[str, Medium]:
     rng = np.random.default_rng(0)
     write_video(big, [rng.integers(0, 256, (96, 128, 3), dtype=np.uint8) for _ in range(FRAMES)], fps=FPS)
     junk = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
-    made = {**_good_kinds(root, good), **_damaged_past_the_probe(root, big, junk),
+    made = {**_good_kinds(root, good), **_damaged_past_the_probe(root, good, big, junk),
             **_broken_kinds(root, good, big, junk), **_not_videos(root, good, junk), **_bad_timing(root, good)}
     assert tuple(made) == KINDS, "KINDS lists every kind, in order"
     return made
@@ -120,7 +120,8 @@ def _good_kinds(root: Path, good: Path) -> dict[str, Medium]:
     ffmpeg("-i", good, "-c:v", "mpeg4", "-q:v", "5", root / "good.avi")
     ffmpeg("-i", good, "-c:v", "libaom-av1", "-cpu-used", "8", "-crf", "40", "-threads", "1", root / "good.webm")
     ffmpeg("-i", good, root / "animated.gif")
-    ffmpeg("-ss", "0.5", "-i", good, "-c", "copy", root / "edit_list.mp4")  # a trim by stream copy: an edit list
+    # a trim by stream copy makes an edit list; its 12 hidden frames outnumber those the probe decodes (8)
+    ffmpeg("-ss", "1.0", "-i", good, "-c", "copy", root / "edit_list.mp4")
     ffmpeg("-i", good, "-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-c:v", "copy", "-c:a", "aac",
            root / "with_audio.mp4")  # the audio runs a second past the video
     write_vfr(root / "vfr.mp4", 40, cut_at=30, slow=20)
@@ -132,17 +133,27 @@ def _good_kinds(root: Path, good: Path) -> dict[str, Medium]:
         "avi_mpeg4": Medium(root / "good.avi", "good.avi", "", "avi"),
         "webm_av1": Medium(root / "good.webm", "good.webm", "", "webm"),
         "animated_gif": Medium(root / "animated.gif", "animated.gif", "", "gif"),
-        "edit_list_mp4": Medium(root / "edit_list.mp4", "edit_list.mp4", "", "mp4", frames=18),
+        "edit_list_mp4": Medium(root / "edit_list.mp4", "edit_list.mp4", "", "mp4", frames=12),
         "mp4_with_longer_audio": Medium(root / "with_audio.mp4", "with_audio.mp4", "", "mp4"),
         "variable_frame_rate": Medium(root / "vfr.mp4", "vfr.mp4", "", "mp4", frames=40),
     }
 
 
-def _damaged_past_the_probe(root: Path, big: Path, junk: bytes) -> dict[str, Medium]:
-    """Picture data damaged where only decoding finds it, after the frames download decodes."""
+def _damaged_past_the_probe(root: Path, good: Path, big: Path, junk: bytes) -> dict[str, Medium]:
+    """What only decoding finds, after the frames download decodes: damaged picture data, and a
+    stream whose frame size changes half way (two H.264 streams joined, then muxed as one)."""
     corrupt = rf"corrupt data at 1\.\d s of 2\.0 s \({N} of 24 frames read\); FFmpeg reports '.+'"
-    return {"corrupt_mp4_past_the_probe": Medium(_overwrite(big, root / "corrupt_late.mp4", 0.85, junk), "late.mp4",
-                                                 "", "mp4", size=(128, 96), split_reason=corrupt)}
+    ffmpeg("-i", good, "-c", "copy", "-bsf:v", "h264_mp4toannexb", "-f", "h264", root / "first.h264")
+    ffmpeg("-i", big, "-c:v", "libx264", "-threads", "1", "-f", "h264", root / "second.h264")
+    (root / "joined.h264").write_bytes((root / "first.h264").read_bytes() + (root / "second.h264").read_bytes())
+    ffmpeg("-r", str(FPS), "-f", "h264", "-i", root / "joined.h264", "-c", "copy", root / "two_sizes.mp4")
+    return {
+        "corrupt_mp4_past_the_probe": Medium(_overwrite(big, root / "corrupt_late.mp4", 0.85, junk), "late.mp4",
+                                             "", "mp4", size=(128, 96), split_reason=corrupt),
+        "frame_size_changes_mid_video": Medium(root / "two_sizes.mp4", "two_sizes.mp4", "", "mp4", frames=46,
+                                               split_reason=rf"the frame size changes mid-video, from 64x48 to "
+                                                            rf"128x96 at frame {N}"),
+    }
 
 
 def _broken_kinds(root: Path, good: Path, big: Path, junk: bytes) -> dict[str, Medium]:

@@ -1,4 +1,5 @@
 """Split's small copies of decoded frames, read from the decoder's planes, against converting the whole frame."""
+import contextlib
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,8 @@ VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "assets" / "videos"
 
 
 def frame_of(path: Path, index: int = 30):
-    return next(frame for number, (_, frame) in enumerate(decode_frames(path)) if number == index)
+    with contextlib.closing(decode_frames(path)) as frames:
+        return next(frame for number, (_, frame) in enumerate(frames) if number == index)
 
 
 @pytest.fixture(scope="module", params=["pyscenedetect_testvideo.mp4", "skyar_annarbor_pan.mp4"])
@@ -71,3 +73,46 @@ def test_other_pixel_formats_go_through_swscale(frame, pixel_format):
     small, reference = detection_frame(other, 4), detection_frame(frame, 4)  # sampled at another phase
     assert small.shape == reference.shape
     assert np.abs(small.mean(axis=(0, 1)) - reference.mean(axis=(0, 1))).max() < 3.0
+
+
+def test_a_frame_tagged_bt709_is_converted_with_bt709():
+    """HD footage usually declares BT.709; FFmpeg converts it with that matrix, and so does the
+    analysis colour. On saturated colours BT.601 would be off by tens of levels."""
+    import av
+
+    image = np.zeros((144, 256, 3), np.uint8)
+    image[:, :96], image[:, 96:192], image[:, 192:] = (220, 40, 40), (40, 200, 60), (30, 50, 210)
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p", dst_colorspace=1)
+    frame.colorspace = 1  # AVCOL_SPC_BT709
+    as_709 = frame.to_ndarray(format="rgb24")
+    frame.colorspace = 5  # the same planes read as BT.601
+    as_601 = frame.to_ndarray(format="rgb24")
+    frame.colorspace = 1
+    colour = analysis_grey_and_colour(frame)[1]
+    assert np.abs(colour.astype(int) - as_709).mean() < 2.0
+    assert np.abs(as_601.astype(int) - as_709).mean() > 8.0
+
+
+@pytest.mark.parametrize("rotation", [90, -90, 180])
+def test_copies_of_a_rotated_video_are_upright_as_precompute_reads_it(tmp_path, rotation):
+    """A phone's portrait video is stored sideways with a display rotation; OpenCV's reader (and
+    so precompute) turns it upright, and split's copies must show the same picture."""
+    import subprocess
+
+    from timelapse_d.frame_reader import read_frames
+    from timelapse_d.media import ffmpeg_exe
+    from timelapse_d.small_frames import upright_size
+
+    rotated = tmp_path / "rotated.mp4"
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-display_rotation", str(rotation), "-i",
+                    str(VIDEOS / "skyar_annarbor_pan.mp4"), "-frames:v", "5", "-c", "copy", str(rotated)], check=True)
+    frame = frame_of(rotated, 0)
+    upright = next(read_frames(rotated, [0]))[1]  # (H, W, 3) RGB as precompute reads it
+    assert upright_size(frame) == (upright.shape[1], upright.shape[0])
+    grey, colour = analysis_grey_and_colour(frame)
+    expected = cv2.resize(upright, analysis_size(*upright_size(frame)), interpolation=cv2.INTER_AREA)
+    assert colour.shape == expected.shape and grey.shape == expected.shape[:2]
+    assert np.abs(colour.astype(int) - expected).mean() < 2.0
+    assert np.array_equal(analysis_grey(frame), grey)
+    small = detection_frame(frame, 1)
+    assert np.abs(small[..., ::-1].astype(int) - upright[:small.shape[0], :small.shape[1]]).mean() < 2.0

@@ -1,4 +1,5 @@
 """Scene splitting: cuts against the synthetic ground truth and a real video's published cuts."""
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -141,11 +142,10 @@ def test_the_one_call_content_score_is_pyscenedetects_own():
 
     ours, theirs = _detector(SplitConfig()), ContentDetector()
     scores = []
-    for index, (_, frame) in enumerate(decode_frames(ASSETS / "videos" / "pyscenedetect_testvideo.mp4")):
-        if index == 120:
-            break
-        small, position = detection_frame(frame, 5), FrameTimecode(index, fps=30.0)
-        scores.append((ours._calculate_frame_score(position, small), theirs._calculate_frame_score(position, small)))
+    with contextlib.closing(decode_frames(ASSETS / "videos" / "pyscenedetect_testvideo.mp4")) as frames:
+        for index, (_, frame) in zip(range(120), frames):
+            small, position = detection_frame(frame, 5), FrameTimecode(index, fps=30.0)
+            scores.append((ours._calculate_frame_score(position, small), theirs._calculate_frame_score(position, small)))
     assert max(theirs for _, theirs in scores) > 27.0  # a cut among them
     assert [ours for ours, _ in scores] == pytest.approx([theirs for _, theirs in scores], abs=1e-9)
 

@@ -15,9 +15,12 @@ import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import av
 
 
 class VideoProbeError(ValueError):
@@ -110,17 +113,23 @@ def decode_frames(path: str | Path) -> Iterator[tuple[float, "av.VideoFrame"]]:
 
     After the last frame, what decoded is checked as ``probe_video`` checks a file: VideoProbeError
     (naming the file) for corrupt data FFmpeg reported on the way, or fewer frames or less time than
-    the container declares; a caller keeps nothing it made from the frames of a video that fails.
+    the container declares; and at once for a frame whose size differs from the first's. A caller
+    keeps nothing it made from the frames of a video that fails, and closes the generator when it
+    stops early (``contextlib.closing``): it holds the file and FFmpeg's log capture.
     """
     import av
 
     path = Path(path)
     cut = _isobmff_cut(path) or _ts_cut(path)
     with _opened(path) as (container, stream, info, claims), _ffmpeg_log() as logs:
-        read, start = _Read(), stream.start_time or 0
+        read, start, size = _Read(), stream.start_time or 0, None
         try:
             for frame in container.decode(stream):
                 read.add(frame.time, logs)
+                size = size or (frame.width, frame.height)
+                if (frame.width, frame.height) != size:
+                    raise VideoProbeError(f"{path}: the frame size changes mid-video, from {size[0]}x{size[1]} to "
+                                          f"{frame.width}x{frame.height} at frame {read.frames - 1}")
                 yield (read.frames - 1) / (claims.rate or 1.0) if frame.pts is None \
                     else float((frame.pts - start) * stream.time_base), frame
         except av.error.FFmpegError as error:
@@ -223,7 +232,9 @@ def _opened(path: Path) -> Iterator[tuple]:
 @contextlib.contextmanager
 def _ffmpeg_log() -> Iterator[list]:
     """FFmpeg's messages of warning level or worse, captured while the block runs (repeats too: by
-    default PyAV drops a message equal to the one before, which may be another file's)."""
+    default PyAV drops a message equal to the one before, which may be another file's). The level
+    and the repeat setting are process-wide and the capture is of this thread: one video is read
+    at a time per worker process, as the executors run stages."""
     import av.logging
 
     level, skip_repeated = av.logging.get_level(), av.logging.get_skip_repeated()
@@ -249,7 +260,7 @@ def _read_packets(container, stream) -> _Read:  # noqa: ANN001 - PyAV's containe
                 if packet.size and not packet.is_discard:  # an edit list's discarded lead-in is no frame
                     timestamp = packet.pts if packet.pts is not None else packet.dts
                     read.add(None if timestamp is None else float(timestamp * packet.time_base), logs)
-                if read.sampled < PROBE_FRAMES and not read.error:
+                if read.sampled < PROBE_FRAMES:  # on past errors and an edit list's discarded lead-in
                     try:
                         read.sampled += len(packet.decode())  # the last packet, empty, flushes the decoder
                     except av.error.FFmpegError as error:
@@ -293,7 +304,7 @@ def _refuse_by_content(path: Path, stream: _Stream, claims: _Claims, read: _Read
     """Checks of what was read against what the container claims. (Part of probe_video.)"""
     if stream.codec == "ansi":  # FFmpeg's tty demuxer renders text (any .txt file) as frames
         raise VideoProbeError(f"{path}: a text file, not a video")
-    if not read.sampled or (read.frames <= 1 and read.error):
+    if (read.frames <= 1 and read.error) or not (read.sampled or read.error):
         raise VideoProbeError(f"{path}: not a decodable video (no frame could be decoded"
                               + (f"; FFmpeg reports {read.error!r})" if read.error else ")"))
     if read.error:

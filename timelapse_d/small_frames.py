@@ -2,17 +2,20 @@
 and the camera-motion and category analysis of sampled pairs.
 
 Decoding is the floor of split's cost (a 1080p frame takes about 3 ms to decode on one core), so the
-whole picture is never converted to RGB: for yuv420p, by far the most common format, the copies are
-read straight from the decoder's planes.
+whole picture is never converted to RGB: for 8-bit 4:2:0 YUV in limited range with the BT.601 or
+BT.709 matrix (or none declared: BT.601, as FFmpeg assumes), by far the most common case, the
+copies are read straight from the decoder's planes and converted once small.
 
-- ``detection_frame``: every ``step``-th pixel, converted to BGR (OpenCV's BT.601 limited-range
-  I420 conversion, as FFmpeg's default). PySceneDetect's own downscale is a bilinear resize, which
-  at these factors reads the same few pixels: no anti-aliasing either way.
-- ``analysis_grey`` and ``analysis_grey_and_colour``: the planes area-averaged to ``ANALYSIS_WIDTH``
-  pixels wide, brought to full range and, for colour, converted with BT.601 as FFmpeg's default
-  conversion does: within 1-2 grey levels (mean) of converting the whole frame first.
+- ``detection_frame``: every ``step``-th pixel (PySceneDetect's own downscale is a bilinear
+  resize, which at these factors reads the same few pixels: no anti-aliasing either way),
+  converted with OpenCV's I420 conversion.
+- ``analysis_grey`` and ``analysis_grey_and_colour``: the planes area-averaged to
+  ``ANALYSIS_WIDTH`` pixels wide (within 1-2 grey levels, mean, of converting the whole frame
+  first; a star dims instead of vanishing).
 
-Other pixel formats (10-bit, full-range "yuvj", RGB GIFs, palettes) go through FFmpeg's swscale.
+Other formats (10-bit, full-range "yuvj", RGB GIFs, palettes, other matrices) go through FFmpeg's
+swscale. Every copy is turned upright by the frame's display rotation (a phone's portrait video is
+stored sideways), as OpenCV's reader, and so precompute, turns its frames.
 
     >>> import av, numpy as np
     >>> frame = av.VideoFrame.from_ndarray(np.full((720, 1280, 3), 128, np.uint8), format="rgb24").reformat(format="yuv420p")
@@ -27,43 +30,66 @@ import numpy as np
 from timelapse_d.camera_motion import analysis_size
 
 _FULL_RANGE = 2  # AVColorRange: AVCOL_RANGE_JPEG
+_MATRICES = {1: (0.2126, 0.0722), 2: (0.299, 0.114), 5: (0.299, 0.114), 6: (0.299, 0.114)}  # AVColorSpace -> Kr, Kb
 _LUMA_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)  # 16-235 -> 0-255
-_CHROMA_TO_FULL = np.clip(np.round((np.arange(256) - 128) * 255 / 224 + 128), 0, 255).astype(np.uint8)  # 16-240
+
+
+def upright_size(frame) -> tuple[int, int]:  # noqa: ANN001 - av.VideoFrame
+    """(width, height) of the frame as displayed: turned by its rotation."""
+    return (frame.height, frame.width) if _quarter_turns(frame) % 2 else (frame.width, frame.height)
 
 
 def detection_frame(frame, step: int) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
-    """(ceil(H / step), ceil(W / step), 3) uint8 BGR, rounded down to even sizes: every ``step``-th pixel."""
+    """(h, w, 3) uint8 BGR, upright: every ``step``-th pixel of the frame, sizes rounded down to even.
+    Converted with BT.601 whatever the frame declares: the detector compares consecutive frames."""
     height, width = -(-frame.height // step) // 2 * 2, -(-frame.width // step) // 2 * 2
-    if not _plain_yuv420p(frame) or min(height, width) < 2:
-        return frame.reformat(width=max(2, width), height=max(2, height), format="bgr24",
-                              interpolation="POINT").to_ndarray()
+    if frame.format.name != "yuv420p" or frame.color_range == _FULL_RANGE or min(height, width) < 2:
+        small = frame.reformat(width=max(2, width), height=max(2, height), format="bgr24",
+                               interpolation="POINT").to_ndarray()
+        return _upright(small, frame)
     i420 = np.empty((height * 3 // 2, width), np.uint8)  # Y, then U and V at half the size each way
     i420[:height] = _plane(frame, 0)[::step, ::step][:height, :width]
-    quarter = height * width // 4
-    for index, chroma in enumerate(i420[height:].reshape(2, quarter), start=1):
+    for index, chroma in enumerate(i420[height:].reshape(2, height * width // 4), start=1):
         chroma.reshape(height // 2, width // 2)[:] = _plane(frame, index)[::step, ::step][:height // 2, :width // 2]
-    return cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420)
+    return _upright(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), frame)
 
 
 def analysis_grey(frame) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
-    """(h, ANALYSIS_WIDTH) uint8 grey, aspect kept."""
-    size = analysis_size(frame.width, frame.height)
-    if not _plain_yuv420p(frame):
-        return frame.reformat(width=size[0], height=size[1], format="gray", interpolation="AREA").to_ndarray()
-    return cv2.LUT(_area(_plane(frame, 0), size), _LUMA_TO_FULL)
+    """(h, ANALYSIS_WIDTH) uint8 grey, upright, aspect kept."""
+    if _yuv_to(frame, "rgb") is None:
+        return analysis_grey_and_colour(frame)[0]
+    return _upright(cv2.LUT(_area(_plane(frame, 0), _stored_size(frame)), _LUMA_TO_FULL), frame)
 
 
 def analysis_grey_and_colour(frame) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - av.VideoFrame
-    """``analysis_grey(frame)``, and (h, ANALYSIS_WIDTH, 3) uint8 RGB of the same size. Averaged, not
-    sampled: small bright points (stars) dim, as they should, rather than vanish or stay as a
-    sampled pixel misses or hits them."""
-    size = analysis_size(frame.width, frame.height)
-    if not _plain_yuv420p(frame):
+    """``analysis_grey(frame)``, and (h, ANALYSIS_WIDTH, 3) uint8 RGB of the same size."""
+    size, matrix = _stored_size(frame), _yuv_to(frame, "rgb")
+    if matrix is None:
         colour = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA").to_ndarray()
-        return cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY), colour
-    grey = analysis_grey(frame)
-    blue, red = (cv2.LUT(_area(_plane(frame, index), size), _CHROMA_TO_FULL) for index in (1, 2))
-    return grey, cv2.cvtColor(cv2.merge([grey, red, blue]), cv2.COLOR_YCrCb2RGB)  # full-range BT.601, as JPEG
+        return _upright(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY), frame), _upright(colour, frame)
+    luma, blue, red = (_area(_plane(frame, index), size) for index in range(3))
+    colour = cv2.transform(cv2.merge([luma, blue, red]), matrix)
+    return _upright(cv2.LUT(luma, _LUMA_TO_FULL), frame), _upright(colour, frame)
+
+
+def _yuv_to(frame, order: str) -> np.ndarray | None:  # noqa: ANN001 - av.VideoFrame
+    """The (3, 4) affine map from limited-range (Y, U, V) to full-range ``order`` ("rgb" or "bgr")
+    for the frame's matrix; None where the planes are not read here (another format, range or matrix)."""
+    if frame.format.name != "yuv420p" or frame.color_range == _FULL_RANGE or frame.colorspace not in _MATRICES:
+        return None
+    kr, kb = _MATRICES[frame.colorspace]
+    kg, luma, chroma = 1 - kr - kb, 255 / 219, 255 / 224
+    rgb = np.array([[luma, 0.0, chroma * 2 * (1 - kr)],
+                    [luma, -chroma * 2 * (1 - kb) * kb / kg, -chroma * 2 * (1 - kr) * kr / kg],
+                    [luma, chroma * 2 * (1 - kb), 0.0]])  # rows R, G, B; columns Y, U, V
+    rows = rgb if order == "rgb" else rgb[::-1]
+    return np.hstack([rows, -(rows @ np.array([[16.0], [128.0], [128.0]]))])
+
+
+def _stored_size(frame) -> tuple[int, int]:  # noqa: ANN001 - av.VideoFrame
+    """(width, height) of the analysis copy as the frame is stored, before turning it upright."""
+    width, height = analysis_size(*upright_size(frame))
+    return (height, width) if _quarter_turns(frame) % 2 else (width, height)
 
 
 def _area(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -77,9 +103,14 @@ def _area(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return plane if plane.shape[::-1] == size else cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
 
 
-def _plain_yuv420p(frame) -> bool:  # noqa: ANN001 - av.VideoFrame
-    """8-bit 4:2:0 YUV in limited range, the format read from planes here."""
-    return frame.format.name == "yuv420p" and frame.color_range != _FULL_RANGE
+def _quarter_turns(frame) -> int:  # noqa: ANN001 - av.VideoFrame
+    """Counter-clockwise quarter turns that make the frame upright (its display rotation)."""
+    return round((frame.rotation or 0) / 90) % 4
+
+
+def _upright(image: np.ndarray, frame) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
+    turns = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def _plane(frame, index: int) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame

@@ -24,6 +24,7 @@ Source-defined clips get no scores.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -39,7 +40,7 @@ from timelapse_d.keys import clip_key
 from timelapse_d.manifest import read_rows
 from timelapse_d.media import VideoProbeError, decode_frames
 from timelapse_d.segmentation import GROUPS, load_segmenter, segmenter_config
-from timelapse_d.small_frames import analysis_grey, analysis_grey_and_colour, detection_frame
+from timelapse_d.small_frames import analysis_grey, analysis_grey_and_colour, detection_frame, upright_size
 from timelapse_d.sources import SOURCES
 from timelapse_d.stages.base import Stage, StageContext
 
@@ -131,13 +132,14 @@ def detect_scenes(path: str | Path, config: SplitConfig, frames: int = 0) -> Sce
     detector = _detector(config)
     stride = max(SAMPLE_STRIDE, math.ceil(frames / MAX_SAMPLED_PAIRS)) if config.score_pairs else frames + 2
     sampler, times, cuts, step = _PairSampler(stride), [], [], 0
-    for index, (seconds, frame) in enumerate(decode_frames(path)):
-        step = step or config.downscale or max(1, frame.width // ANALYSIS_WIDTH)
-        small = detection_frame(frame, step)
-        position = FrameTimecode(index, fps=DETECTOR_RATE)
-        cuts += detector.process_frame(position, small)
-        times.append(seconds)
-        sampler.offer(index, frame)
+    with contextlib.closing(decode_frames(path)) as frames:  # closed here, whatever happens, not when collected
+        for index, (seconds, frame) in enumerate(frames):
+            step = step or config.downscale or max(1, upright_size(frame)[0] // ANALYSIS_WIDTH)
+            small = detection_frame(frame, step)
+            position = FrameTimecode(index, fps=DETECTOR_RATE)
+            cuts += detector.process_frame(position, small)
+            times.append(seconds)
+            sampler.offer(index, frame)
     if times:
         cuts += detector.post_process(position)
     edges = [0, *sorted({cut.frame_num for cut in cuts if 0 < cut.frame_num < len(times)}), len(times)]
