@@ -44,14 +44,13 @@ import torch
 import torch.nn.functional as F
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
-from webdataset.tariterators import group_by_keys, tar_file_expander
 from webdataset.utils import pytorch_worker_info
 
 from timelapse_d.errors import UsageError
 from timelapse_d.flow import codec
-from timelapse_d.net.locations import is_url, join, open_read
+from timelapse_d.net.locations import is_url, join
 from timelapse_d.release.store import load_release, shards_location
-from timelapse_d.shards import ClipSample, decode_frame, decode_groups, flow_entry, mask_entry
+from timelapse_d.shards import ClipSample, decode_frame, decode_groups, flow_entry, mask_entry, read_samples
 
 from .model import prepare_encoder_inputs
 from .warp import resize_flow
@@ -104,8 +103,7 @@ def shard_samples(shards: Iterable[dict]) -> Iterator[dict]:
     """WebDataset stage: {"url": location} per shard -> its samples, the shard opened wherever it is
     (a local file; over HTTP, resumed after a reset mid-shard; any fsspec URL)."""
     for shard in shards:
-        with open_read(shard["url"]) as stream:
-            yield from group_by_keys(tar_file_expander([{**shard, "stream": stream}]))
+        yield from read_samples(shard["url"])
 
 
 def mirror_layout(array: torch.Tensor) -> torch.Tensor:

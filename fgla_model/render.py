@@ -38,6 +38,7 @@ import numpy as np
 
 from timelapse_d.atomic import atomic_path
 from timelapse_d.errors import UsageError
+from timelapse_d.media import check_h264_frame
 
 FORMATS = (".mp4", ".gif")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -127,18 +128,6 @@ def check_x264(crf: int, preset: str) -> None:
         raise UsageError(f"--preset must be one of the x264 presets {', '.join(X264_PRESETS)}, got {preset!r}")
 
 
-def _check_frame(path: str | Path, frame: np.ndarray, size: tuple[int, int] | None) -> tuple[int, int]:
-    """A frame's (H, W), after checking it is (H, W, 3) uint8 with even H and W (and ``size`` when given)."""
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        raise ValueError(f"write_mp4({path}): frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
-    H, W = frame.shape[:2]
-    if H % 2 or W % 2:
-        raise ValueError(f"write_mp4({path}): H.264 needs even sizes, got {W}x{H}")
-    if size is not None and (H, W) != size:
-        raise ValueError(f"write_mp4({path}): a frame is {W}x{H}, the first was {size[1]}x{size[0]}")
-    return H, W
-
-
 def _encode(container, stream, frame) -> None:  # noqa: ANN001 - PyAV's container, stream and VideoFrame
     """Encode one frame (None: flush the encoder) and mux its packets; runs on the encoder thread."""
     for packet in stream.encode(frame):
@@ -161,7 +150,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf: i
     first = next(frames, None)
     if first is None:
         raise ValueError(f"write_mp4({path}): no frames")
-    H, W = _check_frame(path, first, None)
+    H, W = check_h264_frame(first, f"write_mp4({path})")
     with atomic_path(path) as tmp, av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
@@ -170,7 +159,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf: i
         pending: collections.deque[Future] = collections.deque()
         try:
             for frame in itertools.chain([first], frames):
-                _check_frame(path, frame, (H, W))
+                check_h264_frame(frame, f"write_mp4({path})", (H, W))
                 rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")  # a copy, (H, W, 3)
                 pending.append(encoder.submit(_encode, out, stream, rgb))
                 if len(pending) > ENCODER_QUEUE:

@@ -18,6 +18,7 @@ from timelapse_d.config import field_docs, plain
 from timelapse_d.executors import EXECUTORS
 from timelapse_d.errors import UsageError
 from timelapse_d.labelling.cli import add_clips_commands, add_label_commands
+from timelapse_d.manifest import MANIFESTS_DIR
 from timelapse_d.pipeline import (PIPELINE_COPY, Pipeline, PipelineError, load_work_pipeline, open_work,
                                   run_pipeline, run_stage, stage_status, table_status)
 from timelapse_d.release.cli import add_release_commands
@@ -135,7 +136,7 @@ def format_table(rows: list[dict], columns: tuple[str, ...]) -> str:
 def cmd_status(args: argparse.Namespace) -> int:
     if (Path(args.work) / PIPELINE_COPY).exists():
         table = stage_status(load_work_pipeline(args.work), args.work)
-    elif (Path(args.work) / "manifests").is_dir():
+    elif (Path(args.work) / MANIFESTS_DIR).is_dir():
         table = table_status(args.work)  # made by single-stage commands: counts, nothing to plan with
     else:
         raise UsageError(f"{args.work} is not a work directory: no manifests (run a pipeline or a stage into it)")

@@ -212,8 +212,9 @@ def compact(work: str | Path, name: str) -> None:
     """Fold the table's committed parts into its base file (one Parquet file again)."""
     base = table_path(work, name)
     if manifest_store.pending_parts(base):
-        manifest_store.write(base, _read(work, name, in_key_order=False), table_spec(name).key)
-    manifest_store.remove_dead_parts(base)
+        manifest_store.write(base, _read(work, name, in_key_order=False), table_spec(name).key)  # removes parts too
+    else:
+        manifest_store.remove_dead_parts(base)
 
 
 def _check_schema(name: str, path: Path, found: pa.Schema) -> None:

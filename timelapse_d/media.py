@@ -58,12 +58,8 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf:
 
     writer = None
     for frame in frames:
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"write_video({path}): frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        height, width = check_h264_frame(frame, f"write_video({path})")
         if writer is None:
-            height, width = frame.shape[:2]
-            if height % 2 or width % 2:
-                raise ValueError(f"write_video({path}): H.264 needs even sizes, got {width}x{height}")
             writer = imageio_ffmpeg.write_frames(
                 str(path), (width, height), fps=fps, codec="libx264", quality=None,
                 macro_block_size=1, ffmpeg_log_level="error",
@@ -76,6 +72,19 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float, crf:
     if writer is None:
         raise ValueError(f"write_video({path}): no frames")
     writer.close()
+
+
+def check_h264_frame(frame: np.ndarray, where: str, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """A frame's (H, W), after checking it is (H, W, 3) uint8 with even H and W, as H.264 needs (and
+    ``size`` when given); ValueError starting with ``where`` otherwise."""
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        raise ValueError(f"{where}: frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+    height, width = frame.shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError(f"{where}: H.264 needs even sizes, got {width}x{height}")
+    if size is not None and (height, width) != size:
+        raise ValueError(f"{where}: a frame is {width}x{height}, the first was {size[1]}x{size[0]}")
+    return height, width
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -133,7 +142,7 @@ def decode_frames(path: str | Path) -> Iterator[tuple[float, "av.VideoFrame"]]:
                 yield (read.frames - 1) / (claims.rate or 1.0) if frame.pts is None \
                     else float((frame.pts - start) * stream.time_base), frame
         except av.error.FFmpegError as error:
-            read.fail(_log_text(logs) or error.strerror)
+            read.failed(error, logs)
         read.note(logs)
         read.sampled = read.frames
     _checked(path, info, claims, read, cut)
@@ -169,6 +178,7 @@ class _Read:
     last: float | None = None  # latest timestamp, seconds
     error: str = ""
     error_at: float = 0.0  # seconds into the video where it was reported
+    scanned: int = 0  # FFmpeg messages looked at so far
 
     def add(self, time: float | None, logs: list) -> None:
         """One more frame at ``time``; an error logged so far is kept, with the time."""
@@ -179,12 +189,19 @@ class _Read:
         self.note(logs)
 
     def note(self, logs: list) -> None:
-        if not self.error and _log_text(logs):
-            self.fail(_log_text(logs))
+        """Keep the first error among the messages logged since the last look."""
+        text = _log_text(logs[self.scanned:]) if not self.error and len(logs) > self.scanned else ""
+        if text:
+            self.fail(text)
+        self.scanned = len(logs)
 
     def fail(self, error: str) -> None:
         if not self.error:
             self.error, self.error_at = error, self.last or 0.0
+
+    def failed(self, error: Exception, logs: list) -> None:
+        """PyAV raised ``error``: keep what FFmpeg logged about it, else its own words."""
+        self.fail(_log_text(logs) or error.strerror)
 
     @property
     def rate(self) -> float:
@@ -264,9 +281,9 @@ def _read_packets(container, stream) -> _Read:  # noqa: ANN001 - PyAV's containe
                     try:
                         read.sampled += len(packet.decode())  # the last packet, empty, flushes the decoder
                     except av.error.FFmpegError as error:
-                        read.fail(_log_text(logs) or error.strerror)
+                        read.failed(error, logs)
         except av.error.FFmpegError as error:
-            read.fail(_log_text(logs) or error.strerror)
+            read.failed(error, logs)
         read.note(logs)
     return read
 

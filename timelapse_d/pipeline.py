@@ -32,8 +32,8 @@ from tqdm import tqdm
 from timelapse_d.atomic import remove_stale_temporaries, write_bytes_atomic, write_json_atomic
 from timelapse_d.errors import UsageError
 from timelapse_d.executors.base import Executor
-from timelapse_d.manifest import (TABLES, ManifestError, append_rows, compact, read_table, row_key, table_path, table_spec,
-                                  validate_rows)
+from timelapse_d.manifest import (MANIFESTS_DIR, TABLES, ManifestError, append_rows, compact, read_table, row_key,
+                                  table_path, table_spec, validate_rows)
 from timelapse_d.manifest_store import Replaces, parts_dir, remove_dead_parts
 from timelapse_d.stages import STAGES
 from timelapse_d.stages.base import Stage, StageContext
@@ -153,9 +153,10 @@ def owned_rows(stage: Stage, work: str, columns: list[str]) -> pa.Table:
     return table.select(columns)
 
 
-def pending_items(stage: Stage, work: str, retry_failed: bool = False) -> list[dict]:
-    """The planned items of a stage that have no row in its table (or only failed ones, when retrying)."""
-    rows = owned_rows(stage, work, [stage.input_key, "status"])
+def pending_items(stage: Stage, work: str, retry_failed: bool = False, rows: pa.Table | None = None) -> list[dict]:
+    """The planned items of a stage that have no row in its table (or only failed ones, when retrying).
+    ``rows``: its ``owned_rows`` of [input key, status], when already read."""
+    rows = owned_rows(stage, work, [stage.input_key, "status"]) if rows is None else rows
     if retry_failed:
         rows = rows.filter(pc.not_equal(rows["status"], "failed"))
     done = set(pc.unique(rows[stage.input_key]).to_pylist())
@@ -212,8 +213,11 @@ def _table_totals(stage: Stage, work: str) -> tuple[Counter, int]:
     """Rows by status among those the stage owns, and their bytes."""
     columns = ["status"] + (["bytes"] if "bytes" in table_spec(stage.output_table).schema.names else [])
     rows = owned_rows(stage, work, columns)
-    counts = Counter({entry["values"]: entry["counts"] for entry in pc.value_counts(rows["status"]).to_pylist()})
-    return counts, (pc.sum(rows["bytes"]).as_py() or 0) if "bytes" in columns else 0
+    return _status_counts(rows["status"]), (pc.sum(rows["bytes"]).as_py() or 0) if "bytes" in columns else 0
+
+
+def _status_counts(statuses: pa.ChunkedArray) -> Counter:
+    return Counter({entry["values"]: entry["counts"] for entry in pc.value_counts(statuses).to_pylist()})
 
 
 def _process(stage: Stage, work: str, executor: Executor, todo: list[dict], committer: _Committer,
@@ -273,7 +277,7 @@ def open_work(work: str | Path) -> Iterator[Path]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise PipelineError(f"another run is using the work directory {work}") from None
-        for directory in (work / "manifests", work / "stats"):
+        for directory in (work / MANIFESTS_DIR, work / "stats"):
             directory.mkdir(exist_ok=True)
             remove_stale_temporaries(directory)
         for name in TABLES:
@@ -300,10 +304,11 @@ def stage_status(pipeline: Pipeline, work: str | Path) -> list[dict]:
     work = str(Path(work).resolve())
     table = []
     for stage in pipeline.stages:
-        counts, _ = _table_totals(stage, work)
+        rows = owned_rows(stage, work, [stage.input_key, "status"])
+        counts = _status_counts(rows["status"])
         table.append({"stage": stage.name, "table": stage.output_table,
                       **{status: counts[status] for status in ("ok", "failed", "dropped")},
-                      "pending": len(pending_items(stage, work))})
+                      "pending": len(pending_items(stage, work, rows=rows))})
     return table
 
 
@@ -314,8 +319,7 @@ def table_status(work: str | Path) -> list[dict]:
     for name in TABLES:
         if not (table_path(work, name).exists() or parts_dir(table_path(work, name)).is_dir()):
             continue
-        counts = Counter({entry["values"]: entry["counts"]
-                          for entry in pc.value_counts(read_table(work, name, ["status"])["status"]).to_pylist()})
+        counts = _status_counts(read_table(work, name, ["status"])["status"])
         table.append({"stage": "-", "table": name, **{status: counts[status] for status in ("ok", "failed", "dropped")},
                       "pending": None})
     return table

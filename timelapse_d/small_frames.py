@@ -43,7 +43,7 @@ def detection_frame(frame, step: int) -> np.ndarray:  # noqa: ANN001 - av.VideoF
     """(h, w, 3) uint8 BGR, upright: every ``step``-th pixel of the frame, sizes rounded down to even.
     Converted with BT.601 whatever the frame declares: the detector compares consecutive frames."""
     height, width = -(-frame.height // step) // 2 * 2, -(-frame.width // step) // 2 * 2
-    if frame.format.name != "yuv420p" or frame.color_range == _FULL_RANGE or min(height, width) < 2:
+    if not _limited_420(frame) or min(height, width) < 2:
         small = frame.reformat(width=max(2, width), height=max(2, height), format="bgr24",
                                interpolation="POINT").to_ndarray()
         return _upright(small, frame)
@@ -56,14 +56,14 @@ def detection_frame(frame, step: int) -> np.ndarray:  # noqa: ANN001 - av.VideoF
 
 def analysis_grey(frame) -> np.ndarray:  # noqa: ANN001 - av.VideoFrame
     """(h, ANALYSIS_WIDTH) uint8 grey, upright, aspect kept."""
-    if _yuv_to(frame, "rgb") is None:
+    if _rgb_matrix(frame) is None:
         return analysis_grey_and_colour(frame)[0]
     return _upright(cv2.LUT(_area(_plane(frame, 0), _stored_size(frame)), _LUMA_TO_FULL), frame)
 
 
 def analysis_grey_and_colour(frame) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - av.VideoFrame
     """``analysis_grey(frame)``, and (h, ANALYSIS_WIDTH, 3) uint8 RGB of the same size."""
-    size, matrix = _stored_size(frame), _yuv_to(frame, "rgb")
+    size, matrix = _stored_size(frame), _rgb_matrix(frame)
     if matrix is None:
         colour = frame.reformat(width=size[0], height=size[1], format="rgb24", interpolation="AREA").to_ndarray()
         return _upright(cv2.cvtColor(colour, cv2.COLOR_RGB2GRAY), frame), _upright(colour, frame)
@@ -72,18 +72,26 @@ def analysis_grey_and_colour(frame) -> tuple[np.ndarray, np.ndarray]:  # noqa: A
     return _upright(cv2.LUT(luma, _LUMA_TO_FULL), frame), _upright(colour, frame)
 
 
-def _yuv_to(frame, order: str) -> np.ndarray | None:  # noqa: ANN001 - av.VideoFrame
-    """The (3, 4) affine map from limited-range (Y, U, V) to full-range ``order`` ("rgb" or "bgr")
-    for the frame's matrix; None where the planes are not read here (another format, range or matrix)."""
-    if frame.format.name != "yuv420p" or frame.color_range == _FULL_RANGE or frame.colorspace not in _MATRICES:
-        return None
-    kr, kb = _MATRICES[frame.colorspace]
+def _yuv_to_rgb(kr: float, kb: float) -> np.ndarray:
+    """The (3, 4) affine map from limited-range (Y, U, V) to full-range (R, G, B) for a matrix's Kr, Kb."""
     kg, luma, chroma = 1 - kr - kb, 255 / 219, 255 / 224
     rgb = np.array([[luma, 0.0, chroma * 2 * (1 - kr)],
                     [luma, -chroma * 2 * (1 - kb) * kb / kg, -chroma * 2 * (1 - kr) * kr / kg],
                     [luma, chroma * 2 * (1 - kb), 0.0]])  # rows R, G, B; columns Y, U, V
-    rows = rgb if order == "rgb" else rgb[::-1]
-    return np.hstack([rows, -(rows @ np.array([[16.0], [128.0], [128.0]]))])
+    return np.hstack([rgb, -(rgb @ np.array([[16.0], [128.0], [128.0]]))])
+
+
+_YUV_TO_RGB = {space: _yuv_to_rgb(kr, kb) for space, (kr, kb) in _MATRICES.items()}
+
+
+def _limited_420(frame) -> bool:  # noqa: ANN001 - av.VideoFrame
+    """8-bit 4:2:0 YUV in limited range: the planes read here."""
+    return frame.format.name == "yuv420p" and frame.color_range != _FULL_RANGE
+
+
+def _rgb_matrix(frame) -> np.ndarray | None:  # noqa: ANN001 - av.VideoFrame
+    """``_YUV_TO_RGB`` for the frame's matrix; None where its planes are not read here."""
+    return _YUV_TO_RGB.get(frame.colorspace) if _limited_420(frame) else None
 
 
 def _stored_size(frame) -> tuple[int, int]:  # noqa: ANN001 - av.VideoFrame

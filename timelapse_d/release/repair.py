@@ -31,18 +31,11 @@ from timelapse_d.shards.tarfiles import index_tar, read_indexed
 
 from .rebuild import missing_reasons, remade_index, remake
 from .store import ReleaseError, load_release, shards_location
-from .verify import check_file
+from .verify import damaged_shards
 
 REPORT = "repair_report.json"  # in the repair's work directory
 _NUMBERED = re.compile(r"^(?P<prefix>.+)-(?P<index>\d{6})\.tar$")
 _ALL_IN_ONE = 1 << 62  # write_shards' size limit for one shard that must hold all its samples
-
-
-def damaged_shards(directory: str, record: dict) -> dict[str, str]:
-    """Shard name -> what ``verify`` finds wrong with it, for every shard that is not whole."""
-    found = {shard["name"]: check_file(os.path.join(directory, shard["name"]), f"shard {shard['name']}",
-                                       shard["bytes"], shard["sha256"]) for shard in record["shards"]}
-    return {name: problem for name, problem in found.items() if problem}
 
 
 def original_order(path: Path, keys: set[str]) -> list[str]:
@@ -98,11 +91,12 @@ def repair_release(release: str | Path, work: str | Path, executor: Executor, sh
         staging = directory / f"{TMP_PREFIX}repair"  # one name: what a killed repair left is cleared here
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
+        reasons = missing_reasons(release, work, rows, set().union(*by_shard.values()) - set(remade))
         try:
             for shard in (shard for shard in record["shards"] if shard["name"] in damaged):
                 missing = by_shard[shard["name"]] - set(remade)
                 if missing:
-                    report["not_rebuilt"][shard["name"]] = missing_reasons(release, work, rows, missing)
+                    report["not_rebuilt"][shard["name"]] = {key: reasons[key] for key in sorted(missing)}
                 else:
                     _repair_one(shard, by_shard[shard["name"]], remade, directory, staging, report)
         finally:

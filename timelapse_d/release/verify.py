@@ -41,7 +41,12 @@ def verify_release(path: str | Path, shards: str | Path | None = None, progress:
     directory = shards_location(root, record, shards)
     with tqdm(total=sum(shard["bytes"] for shard in record["shards"]), desc="verify shards", unit="B",
               unit_scale=True, disable=not progress) as bar:
-        for shard in record["shards"]:
-            problems.append(check_file(join(directory, shard["name"]), f"shard {shard['name']}", shard["bytes"], shard["sha256"],
-                                       bar.update))
+        problems += damaged_shards(directory, record, bar.update).values()
     return [problem for problem in problems if problem]
+
+
+def damaged_shards(directory: str, record: dict, on_bytes=None) -> dict[str, str]:  # noqa: ANN001
+    """Shard name -> what is wrong with it, for every shard of ``record`` in ``directory`` that is not whole."""
+    found = {shard["name"]: check_file(join(directory, shard["name"]), f"shard {shard['name']}", shard["bytes"],
+                                       shard["sha256"], on_bytes) for shard in record["shards"]}
+    return {name: problem for name, problem in found.items() if problem}

@@ -6,7 +6,7 @@ Resumption is a set difference: an input item is done when some output row names
 column ``input_key``. Items sharing a value of ``batch_by`` (the clips of one video) are processed
 together by one worker (``process_batch``); ``finish`` runs in the driver after the rows are in. A stage that shares its table with other writers (``labels``: people's
 annotations, their consensus, the automatic labels) only sees, replaces and counts the rows it
-``owns``.
+owns (``owner``).
 """
 from __future__ import annotations
 
@@ -66,10 +66,6 @@ class Stage:
     def finish(self, work: str, progress: bool = True) -> None:
         """Driver side, after the new rows are committed, on every run (so a killed run's finishing
         step is redone). It may rewrite its output table. Default: nothing."""
-
-    def owns(self, row: dict) -> bool:
-        """Whether a row of the output table is this stage's to resume on and replace (``owner``)."""
-        return self.owner is None or row[self.owner[0]] == self.owner[1]
 
     def failed_rows(self, item: dict, error: str) -> list[dict]:
         """The rows recording an item whose processing raised. Default: one row keyed like the item."""

@@ -40,7 +40,7 @@ from timelapse_d.config import config_from_params
 from timelapse_d.flow import FLOW_ESTIMATORS, codec
 from timelapse_d.frame_reader import read_frames
 from timelapse_d.manifest_join import ClipJoin, clip_joins
-from timelapse_d.manifest import read_rows
+from timelapse_d.manifest import read_rows, read_table
 from timelapse_d.resize import check_aspect, fit_frame, fit_groups
 from timelapse_d.segmentation import load_segmenter, segmenter_config
 from timelapse_d.shards.pack import pack_staged, stage_sample
@@ -199,7 +199,7 @@ class PrecomputeStage(Stage):
         items = [_item(joined, self.config) for joined in clip_joins(work) if joined.label is not None]
         kept = [item for item in items if not item["drop_reason"]]
         given = {item["video_id"]: item["dataset_split"] for item in kept if item["dataset_split"] in SPLITS}
-        splits = assign_splits(kept, {**given, **recorded_splits(work, read_rows(work, "samples"))},
+        splits = assign_splits(kept, {**given, **recorded_splits(work, read_table(work, "samples", ["video_id", "split"]).to_pylist())},
                                self.config.test_fraction, self.config.seed)
         for item in kept:
             item["split"] = splits[item["video_id"]]
