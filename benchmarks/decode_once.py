@@ -1,21 +1,29 @@
 """Download + split against one bare decode, in CPU seconds, on real footage at 720p and 1080p.
 
-    .venv/bin/python benchmarks/decode_once.py [--repeats 3]
+    .venv/bin/python benchmarks/decode_once.py [--repeats 5]
 
 Sources: the real 1280x720 test video (../shared/assets/videos/pyscenedetect_testvideo.mp4, 720
 frames), and the same scaled to 1920x1080. Each is served from 127.0.0.1 and goes through the real
 pipeline in this process (``--workers 1`` runs stages in the calling process): discover (not
 counted), then download (yt-dlp, the probe, sha256, the move) and split (PySceneDetect's content
 detector, the sampled pairs and their camera-motion and category scores, no segmenter), each
-counted as the CPU seconds (user + system, every thread, the loopback server's included) of its
-``run_pipeline`` call. The floor is one bare decode of the same file with PyAV: every frame
-decoded, nothing converted. Goal (issue 15): download + split <= 1.3x the floor. A first run on
-a small video loads the libraries, so imports are not counted. Medians of ``--repeats``, with the
-floor timed between the runs it is compared with.
+counted as the CPU seconds (user + system, every thread) of its ``run_pipeline`` call. The
+loopback server runs in a process of its own: it stands for the remote host, whose CPU is not the
+pipeline's. The floor is one bare decode of the same file with PyAV: every frame decoded, nothing
+converted. Goal (issue 15): download + split <= 1.3x the floor. A first run on a small video loads
+the libraries, so imports are not counted. The floor is timed before and after each run and the
+run divided by their mean; figures are medians over ``--repeats`` (the machine is shared and
+noisy: a run's CPU seconds drift by up to 20 % over seconds, so each ratio is paired with the floors
+timed next to it). The last column divides the fastest run by the fastest floor, the figure least
+disturbed by other work on the machine. A second table splits split's CPU seconds into its parts,
+timed in this process on the same files: the decode with split's decoder options (deblocking
+skipped on unreferenced frames), then with the scene detector, then with the pair sampler too, and
+the clips' scores.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import statistics
 import subprocess
@@ -53,14 +61,45 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def bare_decode(path: Path) -> float:
-    """CPU seconds of decoding every frame with PyAV, nothing else."""
+def bare_decode(path: Path, options: dict | None = None) -> float:
+    """CPU seconds of decoding every frame with PyAV (with these decoder options), nothing else."""
     import av
 
     started = cpu_seconds()
     with av.open(str(path)) as container:
-        for _ in container.decode(container.streams.video[0]):
+        stream = container.streams.video[0]
+        stream.codec_context.options = dict(options or {})
+        for _ in container.decode(stream):
             pass
+    return cpu_seconds() - started
+
+
+def split_parts(path: Path, repeats: int) -> dict[str, float]:
+    """Median CPU seconds of split's parts on one file, each timed in turn ``repeats`` times: the bare
+    decode with split's decoder options, then the decode with the scene detector (``score_pairs =
+    0``), with the pair sampler too, and the clips' scores from the sampled pairs."""
+    import cv2
+
+    from timelapse_d.stages.split import DECODER_OPTIONS, ClipMeasure, SplitConfig, detect_scenes
+
+    cv2.setNumThreads(1)  # as split runs
+    config, seconds = SplitConfig(), {}
+    for _ in range(repeats):
+        for part, work in (("decode, split's options", lambda: bare_decode(path, DECODER_OPTIONS)),
+                           ("+ scene detector", lambda: _timed(detect_scenes, path, SplitConfig(score_pairs=0))),
+                           ("+ pair sampler", lambda: _timed(detect_scenes, path, config))):
+            seconds.setdefault(part, []).append(work())
+        scenes, started = detect_scenes(path, config), cpu_seconds()
+        measure = ClipMeasure(config, scenes.pairs, {}, None, "")
+        for start, end in scenes.ranges:
+            measure.measure(start, end)
+        seconds.setdefault("clips' scores", []).append(cpu_seconds() - started)
+    return {part: statistics.median(values) for part, values in seconds.items()}
+
+
+def _timed(function, *args) -> float:  # noqa: ANN001
+    started = cpu_seconds()
+    function(*args)
     return cpu_seconds() - started
 
 
@@ -84,6 +123,13 @@ def download_and_split(url: str, root: Path) -> dict[str, float]:
     return seconds
 
 
+def serve(directory: Path, urls: "multiprocessing.Queue", stop: "multiprocessing.Event") -> None:
+    """In a process of its own: serve ``directory`` on loopback, put its URL on ``urls``, wait for ``stop``."""
+    with LocalFileServer(directory) as server:
+        urls.put(server.url)
+        stop.wait()
+
+
 def scaled_1080p(directory: Path) -> Path:
     scaled = directory / "test1080.mp4"
     subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(VIDEO), "-vf", "scale=1920:1080", "-c:v", "libx264",
@@ -93,7 +139,7 @@ def scaled_1080p(directory: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -103,22 +149,41 @@ def main() -> None:
         scaled_1080p(served)
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(VIDEO), "-t", "1", "-vf", "scale=320:180",
                         str(served / "warmup.mp4")], check=True)
-        with LocalFileServer(served) as server:
-            download_and_split(f"{server.url}/warmup.mp4", root)
-            print(f"{'video':6} {'frames':>6} {'decode s':>8} {'download s':>10} {'split s':>8} {'clips':>5} "
-                  f"{'split/decode':>12} {'(download+split)/decode':>23}")
-            for name, label in (("test720.mp4", "720p"), ("test1080.mp4", "1080p")):
-                floors, runs = [], []
-                for _ in range(args.repeats):
-                    floors.append(bare_decode(served / name))
-                    runs.append(download_and_split(f"{server.url}/{name}", root))
-                floors.append(bare_decode(served / name))
-                floor = statistics.median(floors)
-                download, split = (statistics.median(run[stage] for run in runs) for stage in ("download", "split"))
-                both = statistics.median((run["download"] + run["split"]) for run in runs)
-                print(f"{label:6} {runs[0]['frames']:>6} {floor:>8.2f} {download:>10.2f} {split:>8.2f} "
-                      f"{runs[0]['clips']:>5} {split / floor:>12.2f} {both / floor:>23.2f}")
+        context = multiprocessing.get_context("spawn")
+        urls, stop = context.Queue(), context.Event()
+        server = context.Process(target=serve, args=(served, urls, stop), daemon=True)
+        server.start()
+        try:
+            report(urls.get(timeout=60), served, root, args.repeats)
+        finally:
+            stop.set()
+            server.join()
 
+
+def report(url: str, served: Path, root: Path, repeats: int) -> None:
+    download_and_split(f"{url}/warmup.mp4", root)
+    print(f"{'video':6} {'frames':>6} {'clips':>5} {'decode s':>8} {'download s':>10} {'split s':>8} "
+          f"{'split/decode':>12} {'(download+split)/decode':>23} {'same, fastest runs':>18}")
+    for name, label in (("test720.mp4", "720p"), ("test1080.mp4", "1080p")):
+        floors, runs = [bare_decode(served / name)], []
+        for _ in range(repeats):
+            runs.append(download_and_split(f"{url}/{name}", root))
+            floors.append(bare_decode(served / name))
+        for run, before, after in zip(runs, floors, floors[1:]):
+            run.update(floor=(before + after) / 2, both=run["download"] + run["split"])
+        median = {key: statistics.median(run[key] for run in runs) for key in ("floor", "download", "split")}
+        split_ratio = statistics.median(run["split"] / run["floor"] for run in runs)
+        both_ratio = statistics.median(run["both"] / run["floor"] for run in runs)
+        fastest = min(run["both"] for run in runs) / min(floors)
+        print(f"{label:6} {runs[0]['frames']:>6} {runs[0]['clips']:>5} {median['floor']:>8.2f} "
+              f"{median['download']:>10.2f} {median['split']:>8.2f} {split_ratio:>12.2f} {both_ratio:>23.2f} "
+              f"{fastest:>18.2f}")
+    print("\nsplit's parts, CPU seconds in this process (medians), against the bare decode:")
+    for name, label in (("test720.mp4", "720p"), ("test1080.mp4", "1080p")):
+        floor = statistics.median(bare_decode(served / name) for _ in range(repeats))
+        parts = split_parts(served / name, repeats)
+        print(f"{label:6} bare decode {floor:.2f} s; " + "; ".join(f"{part} {value:.2f} s ({value / floor:.2f}x)"
+                                                             for part, value in parts.items()))
 
 if __name__ == "__main__":
     main()

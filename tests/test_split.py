@@ -157,3 +157,40 @@ def test_the_adaptive_detector_finds_the_real_videos_hard_cuts_too():
     content = detect_scenes(video, SplitConfig(score_pairs=0), 720).ranges
     assert len(content) >= 3
     assert detect_scenes(video, SplitConfig(detector="adaptive", score_pairs=0), 720).ranges == content
+
+
+def test_skipping_deblocking_on_unreferenced_frames_barely_changes_what_split_sees():
+    """Split decodes without the deblocking filter on frames no other frame references: on the real
+    video (x264, B-frames) it takes effect on about half the frames, and changes the detector's
+    frame scores by far less than a cut's and the analysis copies by a fraction of a grey level."""
+    import numpy as np
+
+    from timelapse_d.media import decode_frames
+    from timelapse_d.small_frames import analysis_grey, detection_frame
+    from timelapse_d.stages.split import DECODER_OPTIONS, _detector
+
+    def decoded(options):
+        detector, scores, greys = _detector(SplitConfig()), [], []
+        with contextlib.closing(decode_frames(ASSETS / "videos" / "pyscenedetect_testvideo.mp4", options)) as frames:
+            for _, frame in frames:
+                scores.append(detector._calculate_frame_score(None, detection_frame(frame, 5)))
+                greys.append(analysis_grey(frame).astype(np.int16))
+        return np.array(scores), np.array(greys)
+
+    (full_scores, full_greys), (split_scores, split_greys) = decoded(None), decoded(DECODER_OPTIONS)
+    changed = np.abs(full_greys - split_greys).mean(axis=(1, 2))  # (frames,) mean grey-level change
+    assert (changed > 0).mean() > 0.3  # the option is in effect
+    assert changed.max() < 0.1
+    assert np.abs(full_scores - split_scores).max() < 2.0 and full_scores.max() > 27.0  # a cut scores 80
+
+
+def test_score_pairs_0_samples_and_scores_nothing():
+    from timelapse_d.stages.split import ClipMeasure, detect_scenes
+
+    video = ASSETS / "videos" / "pyscenedetect_testvideo.mp4"
+    assert detect_scenes(video, SplitConfig(score_pairs=0), 720).pairs == {}
+    scenes = detect_scenes(video, SplitConfig(), 720)
+    first = scenes.ranges[0]
+    assert ClipMeasure(SplitConfig(), scenes.pairs, {}, None, "").measure(*first)["camera_motion_score"] is not None
+    unscored = ClipMeasure(SplitConfig(score_pairs=0), scenes.pairs, {}, None, "").measure(*first)
+    assert unscored["camera_motion_score"] is None and unscored["categories"] is None

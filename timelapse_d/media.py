@@ -115,10 +115,10 @@ def probe_video(path: str | Path) -> VideoInfo:
     return _checked(path, info, claims, read, cut)
 
 
-def decode_frames(path: str | Path) -> Iterator[tuple[float, "av.VideoFrame"]]:
+def decode_frames(path: str | Path, codec_options: dict[str, str] | None = None) -> Iterator[tuple[float, "av.VideoFrame"]]:
     """``(seconds, frame)`` for every frame of the first video stream, decoded in order; ``seconds``
     from the stream's start by the frame's own timestamp (a frame without one: its index over the
-    container's average rate).
+    container's average rate). ``codec_options``: FFmpeg's decoder options (``ffmpeg -h decoder=h264``).
 
     After the last frame, what decoded is checked as ``probe_video`` checks a file: VideoProbeError
     (naming the file) for corrupt data FFmpeg reported on the way, or fewer frames or less time than
@@ -132,6 +132,7 @@ def decode_frames(path: str | Path) -> Iterator[tuple[float, "av.VideoFrame"]]:
     cut = _isobmff_cut(path) or _ts_cut(path)
     with _opened(path) as (container, stream, info, claims), _ffmpeg_log() as logs:
         read, start, size = _Read(), stream.start_time or 0, None
+        stream.codec_context.options = dict(codec_options or {})
         try:
             for frame in container.decode(stream):
                 read.add(frame.time, logs)

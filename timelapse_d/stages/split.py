@@ -47,6 +47,11 @@ from timelapse_d.stages.base import Stage, StageContext
 DETECTORS = ("content", "adaptive")
 SAMPLE_STRIDE = 8  # a frame pair is kept every this many frames (at least) for the scores
 MAX_SAMPLED_PAIRS = 512  # per video: bounds the memory kept for scoring (about 190 kB a pair)
+# In-loop deblocking skipped on frames no other frame references (B-frames, mostly): those frames come
+# out a fraction of a grey level different (0.01-0.02 mean on the test video's analysis copies), and
+# as nothing is predicted from them nothing drifts; decoding costs about 10-20 % less. (Skipping it on all
+# frames drifts within a GOP by up to 4 levels and made a false cut.) docs/scale.md, "Decode once".
+DECODER_OPTIONS = {"skip_loop_filter": "noref"}
 DETECTOR_RATE = 30.0  # the rate PySceneDetect's timecodes carry: they count decoded frames, never read as seconds
 
 
@@ -91,12 +96,15 @@ def windows(start: int, end: int, max_frames: int) -> list[tuple[int, int]]:
 
 
 class _PairSampler:
-    """Analysis copies (grey i, grey i + 1, colour i) of the frame pairs (i, i + 1) with i divisible by ``stride``."""
+    """Analysis copies (grey i, grey i + 1, colour i) of the frame pairs (i, i + 1) with i divisible by
+    ``stride``; none with a stride of 0."""
 
     def __init__(self, stride: int):
         self.stride, self.pairs, self._first = stride, {}, None
 
     def offer(self, index: int, frame) -> None:  # noqa: ANN001 - av.VideoFrame
+        if not self.stride:
+            return
         if index % self.stride == 0:
             self._first = analysis_grey_and_colour(frame)
         elif index % self.stride == 1 and self._first is not None:
@@ -130,16 +138,15 @@ def detect_scenes(path: str | Path, config: SplitConfig, frames: int = 0) -> Sce
     from scenedetect import FrameTimecode
 
     detector = _detector(config)
-    stride = max(SAMPLE_STRIDE, math.ceil(frames / MAX_SAMPLED_PAIRS)) if config.score_pairs else frames + 2
-    sampler, times, cuts, step = _PairSampler(stride), [], [], 0
-    with contextlib.closing(decode_frames(path)) as frames:  # closed here, whatever happens, not when collected
+    sampler = _PairSampler(max(SAMPLE_STRIDE, math.ceil(frames / MAX_SAMPLED_PAIRS)) if config.score_pairs else 0)
+    times, cuts, step = [], [], 0
+    with contextlib.closing(decode_frames(path, DECODER_OPTIONS)) as frames:  # closed here, whatever happens, not when collected
         for index, (seconds, frame) in enumerate(frames):
+            sampler.offer(index, frame)  # first: reading the whole frame brings it near for the detector's copy
             step = step or config.downscale or max(1, upright_size(frame)[0] // ANALYSIS_WIDTH)
-            small = detection_frame(frame, step)
             position = FrameTimecode(index, fps=DETECTOR_RATE)
-            cuts += detector.process_frame(position, small)
+            cuts += detector.process_frame(position, detection_frame(frame, step))
             times.append(seconds)
-            sampler.offer(index, frame)
     if times:
         cuts += detector.post_process(position)
     edges = [0, *sorted({cut.frame_num for cut in cuts if 0 < cut.frame_num < len(times)}), len(times)]
@@ -174,9 +181,9 @@ def _detector(config: SplitConfig):  # noqa: ANN202 - a PySceneDetect detector
 def pairs_inside(pairs: dict, start: int, end: int, count: int) -> list[int]:
     """The first frame indices of up to ``count`` sampled pairs lying inside [start, end), evenly spread."""
     inside = [index for index in sorted(pairs) if start <= index and index + 1 < end]
-    if len(inside) <= count:
-        return inside
-    return [inside[round(i * (len(inside) - 1) / (count - 1))] for i in range(count)] if count > 1 else inside[:1]
+    if len(inside) <= count or count <= 1:
+        return inside[:count]
+    return [inside[round(i * (len(inside) - 1) / (count - 1))] for i in range(count)]
 
 
 class ClipMeasure:
@@ -244,6 +251,9 @@ class SplitStage(Stage):
                 for video in super().plan(work)]
 
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
+        import cv2
+
+        cv2.setNumThreads(1)  # parallelism is across videos (workers); on split's small copies threads cost more than they save
         config, video_id, fps = self.config, item["video_id"], item["fps"]
         predefined = SOURCES.get(item["source_kind"]).predefined_clips(item["source_metadata"])
         pairs: dict = {}
