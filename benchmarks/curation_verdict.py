@@ -90,8 +90,8 @@ def real_pan() -> str:
     from timelapse_d.camera_motion import camera_verdict
     from timelapse_d.stages.split import ClipMeasure, SplitConfig, detect_scenes
 
-    found = detect_scenes(ASSETS / "skyar_annarbor_pan.mp4", SplitConfig(), frames=206)
-    return camera_verdict(ClipMeasure(SplitConfig(), found.pairs, {}, [], ".").measure(*found.ranges[0]))
+    found = detect_scenes(ASSETS / "skyar_annarbor_pan.mp4", SplitConfig(), ClipMeasure(SplitConfig(), {}, [], "."))
+    return camera_verdict(found.scores[found.ranges[0]])
 
 
 def main() -> int:

@@ -17,8 +17,8 @@ noisy: a run's CPU seconds drift by up to 20 % over seconds, so each ratio is pa
 timed next to it). The last column divides the fastest run by the fastest floor, the figure least
 disturbed by other work on the machine. A second table splits split's CPU seconds into its parts,
 timed in this process on the same files: the decode with split's decoder options (deblocking
-skipped on unreferenced frames), then with the scene detector, then with the pair sampler too, and
-the clips' scores.
+skipped on unreferenced frames), then with the scene detector, with the pair sampler, and with the
+clips' scores: all of split's work on the video.
 """
 from __future__ import annotations
 
@@ -75,25 +75,26 @@ def bare_decode(path: Path, options: dict | None = None) -> float:
 
 
 def split_parts(path: Path, repeats: int) -> dict[str, float]:
-    """Median CPU seconds of split's parts on one file, each timed in turn ``repeats`` times: the bare
-    decode with split's decoder options, then the decode with the scene detector (``score_pairs =
-    0``), with the pair sampler too, and the clips' scores from the sampled pairs."""
+    """Median CPU seconds of split's work on one file, growing part by part, each timed in turn
+    ``repeats`` times: the bare decode with split's decoder options; the decode with the scene
+    detector; with the pair sampler too (its pairs measured by nothing); and with the clips' scores."""
     import cv2
 
     from timelapse_d.stages.split import DECODER_OPTIONS, ClipMeasure, SplitConfig, detect_scenes
 
+    class SamplesOnly(ClipMeasure):
+        def measure(self, pairs: dict, start: int, end: int) -> dict:
+            return {}
+
     cv2.setNumThreads(1)  # as split runs
     config, seconds = SplitConfig(), {}
+    parts = (("decode, split's options", lambda: bare_decode(path, DECODER_OPTIONS)),
+             ("+ scene detector", lambda: _timed(detect_scenes, path, config)),
+             ("+ pair sampler", lambda: _timed(detect_scenes, path, config, SamplesOnly(config, {}, None, ""))),
+             ("+ clips' scores", lambda: _timed(detect_scenes, path, config, ClipMeasure(config, {}, None, ""))))
     for _ in range(repeats):
-        for part, work in (("decode, split's options", lambda: bare_decode(path, DECODER_OPTIONS)),
-                           ("+ scene detector", lambda: _timed(detect_scenes, path, SplitConfig(score_pairs=0))),
-                           ("+ pair sampler", lambda: _timed(detect_scenes, path, config))):
+        for part, work in parts:
             seconds.setdefault(part, []).append(work())
-        scenes, started = detect_scenes(path, config), cpu_seconds()
-        measure = ClipMeasure(config, scenes.pairs, {}, None, "")
-        for start, end in scenes.ranges:
-            measure.measure(start, end)
-        seconds.setdefault("clips' scores", []).append(cpu_seconds() - started)
     return {part: statistics.median(values) for part, values in seconds.items()}
 
 

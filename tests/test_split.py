@@ -154,9 +154,9 @@ def test_the_adaptive_detector_finds_the_real_videos_hard_cuts_too():
     from timelapse_d.stages.split import detect_scenes
 
     video = ASSETS / "videos" / "pyscenedetect_testvideo.mp4"
-    content = detect_scenes(video, SplitConfig(score_pairs=0), 720).ranges
+    content = detect_scenes(video, SplitConfig(score_pairs=0)).ranges
     assert len(content) >= 3
-    assert detect_scenes(video, SplitConfig(detector="adaptive", score_pairs=0), 720).ranges == content
+    assert detect_scenes(video, SplitConfig(detector="adaptive", score_pairs=0)).ranges == content
 
 
 def test_skipping_deblocking_on_unreferenced_frames_barely_changes_what_split_sees():
@@ -188,9 +188,42 @@ def test_score_pairs_0_samples_and_scores_nothing():
     from timelapse_d.stages.split import ClipMeasure, detect_scenes
 
     video = ASSETS / "videos" / "pyscenedetect_testvideo.mp4"
-    assert detect_scenes(video, SplitConfig(score_pairs=0), 720).pairs == {}
-    scenes = detect_scenes(video, SplitConfig(), 720)
-    first = scenes.ranges[0]
-    assert ClipMeasure(SplitConfig(), scenes.pairs, {}, None, "").measure(*first)["camera_motion_score"] is not None
-    unscored = ClipMeasure(SplitConfig(score_pairs=0), scenes.pairs, {}, None, "").measure(*first)
-    assert unscored["camera_motion_score"] is None and unscored["categories"] is None
+    scored = detect_scenes(video, SplitConfig(), ClipMeasure(SplitConfig(), {}, None, ""))
+    assert all(scores["camera_motion_score"] is not None for scores in scored.scores.values())
+    unscored = detect_scenes(video, SplitConfig(score_pairs=0), ClipMeasure(SplitConfig(score_pairs=0), {}, None, ""))
+    assert unscored.ranges == scored.ranges
+    assert all(scores["camera_motion_score"] is None and scores["categories"] is None
+               for scores in unscored.scores.values())
+
+
+def test_a_scene_is_measured_when_it_closes_and_a_long_shot_is_thinned(monkeypatch):
+    """Each scene's clips are measured as soon as the detector closes it, and at most MAX_OPEN_PAIRS
+    pairs of the scene being decoded are held (here 6 instead of 512, so the real video's longer
+    scenes are thinned): the scenes are the same, and each clip is measured from pairs spread over it."""
+    import timelapse_d.stages.split as split
+
+    video, held, measured = ASSETS / "videos" / "pyscenedetect_testvideo.mp4", [], {}
+    offer = split._PairSampler.offer
+
+    def offer_and_count(sampler, index, frame):  # noqa: ANN001
+        offer(sampler, index, frame)
+        held.append(len(sampler.open))
+
+    class Recorded(split.ClipMeasure):
+        def measure(self, pairs, start, end):  # noqa: ANN001
+            measured[start, end] = split.pairs_inside(pairs, start, end, self.config.score_pairs)
+            return super().measure(pairs, start, end)
+
+    monkeypatch.setattr(split._PairSampler, "offer", offer_and_count)
+    full = split.detect_scenes(video, SplitConfig(), Recorded(SplitConfig(), {}, None, ""))
+    assert max(held) <= 720 // 8 // 2  # the longest scene's pairs, not the video's
+    everything, measured = measured, {}
+    monkeypatch.setattr(split, "MAX_OPEN_PAIRS", 6)
+    held.clear()
+    thinned = split.detect_scenes(video, SplitConfig(), Recorded(SplitConfig(), {}, None, ""))
+    assert max(held) == 6 and thinned.ranges == full.ranges == list(measured)
+    for (start, end), pairs in measured.items():
+        assert pairs == everything[start, end] or end - start > 6 * split.SAMPLE_STRIDE
+        assert min(5, 6 // 2) <= len(pairs) <= 5  # thinned: at least half of 6 left
+        assert pairs[-1] - pairs[0] >= (end - start) / 2
+        assert thinned.scores[start, end]["camera_motion_score"] is not None

@@ -16,9 +16,10 @@ Time-lapse folders) keep them: ``Source.predefined_clips``.
 Each video is decoded once, in full (``timelapse_d.media.decode_frames``; download decoded only a
 few frames): a video whose decoding reports damage, or ends short of what its container declares,
 gets one failed clips row naming the damage instead of clips. In the same pass, small copies of
-one frame pair every few frames are kept (``timelapse_d.small_frames``), and each clip
-gets its camera-motion scores and category scores from up to ``score_pairs`` of the pairs inside
-it (``ClipMeasure``: ``timelapse_d.camera_motion``, ``timelapse_d.categories``), with the six-group
+one frame pair every few frames are made (``timelapse_d.small_frames``), and as soon as a scene
+ends each of its clips gets its camera-motion scores and category scores from up to
+``score_pairs`` of the pairs inside it, and the scene's pairs are let go (``ClipMeasure``:
+``timelapse_d.camera_motion``, ``timelapse_d.categories``), with the six-group
 maps of ``segmenter`` when one is set (``"oracle"`` for synthetic video, ``"segformer"``).
 Source-defined clips get no scores.
 """
@@ -45,8 +46,8 @@ from timelapse_d.sources import SOURCES
 from timelapse_d.stages.base import Stage, StageContext
 
 DETECTORS = ("content", "adaptive")
-SAMPLE_STRIDE = 8  # a frame pair is kept every this many frames (at least) for the scores
-MAX_SAMPLED_PAIRS = 512  # per video: bounds the memory kept for scoring (about 190 kB a pair)
+SAMPLE_STRIDE = 8  # a frame pair is sampled every this many frames for the scores
+MAX_OPEN_PAIRS = 512  # pairs held for the scene being decoded (about 190 kB a pair): past it, the stride doubles
 # In-loop deblocking skipped on frames no other frame references (B-frames, mostly): those frames come
 # out a fraction of a grey level different (0.01-0.02 mean on the test video's analysis copies), and
 # as nothing is predicted from them nothing drifts; decoding costs about 10-20 % less. (Skipping it on all
@@ -96,28 +97,41 @@ def windows(start: int, end: int, max_frames: int) -> list[tuple[int, int]]:
 
 
 class _PairSampler:
-    """Analysis copies (grey i, grey i + 1, colour i) of the frame pairs (i, i + 1) with i divisible by
-    ``stride``; none with a stride of 0."""
+    """Analysis copies (grey i, grey i + 1, colour i) of frame pairs (i, i + 1), i divisible by the
+    stride: SAMPLE_STRIDE, whatever the video's length, so a clip is measured alike in a short and a
+    long video. Each scene's clips are measured as soon as the detector closes it (``measure``, into
+    ``scores``) and its pairs let go, so only the open scene's pairs are held; past MAX_OPEN_PAIRS of
+    them (a single shot of over 4,096 frames) that scene's stride doubles and every other pair is let
+    go. Nothing is sampled without ``measure``, or when the config scores nothing."""
 
-    def __init__(self, stride: int):
-        self.stride, self.pairs, self._first = stride, {}, None
+    def __init__(self, config: SplitConfig, measure: "ClipMeasure | None"):
+        self.config, self.measure, self.scores, self.open, self._first = config, measure, {}, {}, None
+        self.stride = SAMPLE_STRIDE if config.score_pairs and measure is not None else 0
 
     def offer(self, index: int, frame) -> None:  # noqa: ANN001 - av.VideoFrame
-        if not self.stride:
-            return
-        if index % self.stride == 0:
-            self._first = analysis_grey_and_colour(frame)
-        elif index % self.stride == 1 and self._first is not None:
-            grey, colour = self._first
-            self.pairs[index - 1] = (grey, analysis_grey(frame), colour)
-            self._first = None
+        if self._first is not None and index == self._first[0] + 1:
+            first, grey, colour = self._first
+            self.open[first], self._first = (grey, analysis_grey(frame), colour), None
+            if len(self.open) > MAX_OPEN_PAIRS:
+                self.stride *= 2
+                self.open = {pair: copies for pair, copies in self.open.items() if pair % self.stride == 0}
+        elif self.stride and index % self.stride == 0:
+            self._first = (index, *analysis_grey_and_colour(frame))
+
+    def close(self, start: int, end: int) -> None:
+        """The open scene [start, end) is closed: measure its clips, and keep only the next scene's pairs."""
+        if self.measure is not None:
+            for window in windows(start, end, self.config.max_clip_frames):
+                self.scores[window] = self.measure.measure(self.open, *window)
+        self.open = {pair: copies for pair, copies in self.open.items() if pair >= end}
+        self.stride = SAMPLE_STRIDE if self.stride else 0
 
 
 @dataclass(frozen=True)
 class Scenes:
     ranges: list[tuple[int, int]]  # [start, end) in decoded-frame indices, covering the whole video
     times: list[float]  # seconds of each decoded frame, from its own timestamp
-    pairs: dict  # {first frame index: (grey frame, next grey frame, colour frame)}, sampled on the way
+    scores: dict  # {(start, end) of each clip (window): its score columns, ClipMeasure.measure}; {} without measure
 
     def time_of(self, index: int) -> float:
         """Seconds at which decoded frame ``index`` starts; ``len(times)``: when the last one ends."""
@@ -127,8 +141,9 @@ class Scenes:
         return round(self.times[-1] + last, 6)
 
 
-def detect_scenes(path: str | Path, config: SplitConfig, frames: int = 0) -> Scenes:
-    """The video's scenes, by PySceneDetect's detector, in decoded-frame indices, and the sampled pairs.
+def detect_scenes(path: str | Path, config: SplitConfig, measure: "ClipMeasure | None" = None) -> Scenes:
+    """The video's scenes, by PySceneDetect's detector, in decoded-frame indices, and their clips'
+    scores by ``measure`` from the pairs sampled on the way.
 
     This is the one full decode of a video before precompute (``decode_frames``): each frame feeds
     the detector (a small copy, ``detection_frame``) and the pair sampler, and when the frames end
@@ -137,20 +152,28 @@ def detect_scenes(path: str | Path, config: SplitConfig, frames: int = 0) -> Sce
     video lies where its decoded frames say."""
     from scenedetect import FrameTimecode
 
-    detector = _detector(config)
-    sampler = _PairSampler(max(SAMPLE_STRIDE, math.ceil(frames / MAX_SAMPLED_PAIRS)) if config.score_pairs else 0)
-    times, cuts, step = [], [], 0
+    detector, sampler = _detector(config), _PairSampler(config, measure)
+    times, edges, step = [], [0], 0
+
+    def cut(cuts: list) -> None:  # the detector's cuts come in order, at most a few frames late
+        for frame in (cut.frame_num for cut in cuts):
+            if edges[-1] < frame < len(times):
+                sampler.close(edges[-1], frame)
+                edges.append(frame)
+
     with contextlib.closing(decode_frames(path, DECODER_OPTIONS)) as frames:  # closed here, whatever happens, not when collected
         for index, (seconds, frame) in enumerate(frames):
             sampler.offer(index, frame)  # first: reading the whole frame brings it near for the detector's copy
             step = step or config.downscale or max(1, upright_size(frame)[0] // ANALYSIS_WIDTH)
-            position = FrameTimecode(index, fps=DETECTOR_RATE)
-            cuts += detector.process_frame(position, detection_frame(frame, step))
             times.append(seconds)
-    if times:
-        cuts += detector.post_process(position)
-    edges = [0, *sorted({cut.frame_num for cut in cuts if 0 < cut.frame_num < len(times)}), len(times)]
-    return Scenes(list(zip(edges[:-1], edges[1:])) if times else [], times, sampler.pairs)
+            position = FrameTimecode(index, fps=DETECTOR_RATE)
+            cut(detector.process_frame(position, detection_frame(frame, step)))
+    if not times:
+        return Scenes([], times, {})
+    cut(detector.post_process(position))
+    sampler.close(edges[-1], len(times))
+    edges.append(len(times))
+    return Scenes(list(zip(edges[:-1], edges[1:])), times, sampler.scores)
 
 
 class _OneCallScore:
@@ -191,8 +214,8 @@ class ClipMeasure:
     scores (``timelapse_d.camera_motion``, ``timelapse_d.categories``), with the configured segmenter's
     six-group maps where there is one: its static ground judges the camera, its groups the categories."""
 
-    def __init__(self, config: SplitConfig, pairs: dict, metadata: dict, tags: list[str] | None, work: str):
-        self.config, self.pairs, self.tags = config, pairs, tags
+    def __init__(self, config: SplitConfig, metadata: dict, tags: list[str] | None, work: str):
+        self.config, self.tags = config, tags
         self.segmenter = load_segmenter(config.segmenter, config.segmenter_params) if config.segmenter else None
         self.truth = None
         if self.segmenter is not None and self.segmenter.needs_source_masks:
@@ -212,11 +235,13 @@ class ClipMeasure:
             return cv2.resize(groups, colour.shape[1::-1], interpolation=cv2.INTER_NEAREST)
         return self.segmenter.segment(colour)
 
-    def measure(self, start: int, end: int) -> dict:
-        """The clip's score columns: camera motion, and ``category_scores`` (JSON) with ``categories``."""
+    def measure(self, pairs: dict, start: int, end: int) -> dict:
+        """The score columns of the clip [start, end) from up to ``score_pairs`` of ``pairs`` ({first
+        frame index: (grey, next grey, colour)}) inside it: camera motion, and ``category_scores``
+        (JSON) with ``categories``; all None without pairs."""
         motions, contents = [], []
-        for index in pairs_inside(self.pairs, start, end, self.config.score_pairs):
-            first, second, colour = self.pairs[index]
+        for index in pairs_inside(pairs, start, end, self.config.score_pairs):
+            first, second, colour = pairs[index]
             groups = self.groups(index, colour)
             static = None if groups is None else groups == GROUPS.index("others")
             motion = pair_motion(first, second, static)
@@ -256,28 +281,28 @@ class SplitStage(Stage):
         cv2.setNumThreads(1)  # parallelism is across videos (workers); on split's small copies threads cost more than they save
         config, video_id, fps = self.config, item["video_id"], item["fps"]
         predefined = SOURCES.get(item["source_kind"]).predefined_clips(item["source_metadata"])
-        pairs: dict = {}
+        measure = ClipMeasure(config, json.loads(item["source_metadata"] or "{}"), item["source_tags"], ctx.work)
+        scores: dict = {}
         if predefined is not None:
             ranges, detector, params = predefined, item["source_kind"], {"clips": "as the source defines them"}
             time_of = functools.partial(_time_at_rate, fps=fps)
         else:
             path = Path(ctx.work) / item["path"]
             try:
-                scenes = detect_scenes(path, config, item["frames"] or 0)
+                scenes = detect_scenes(path, config, measure)
             except VideoProbeError as error:
                 return self.failed_rows(item, f"decoding {item['path']} failed: {str(error).removeprefix(f'{path}: ')}")
-            pairs, time_of = scenes.pairs, scenes.time_of
+            scores, time_of = scenes.scores, scenes.time_of
             ranges = [window for scene in scenes.ranges for window in windows(*scene, config.max_clip_frames)]
             detector, params = config.detector, asdict(config)
         split_at = datetime.now(timezone.utc)
-        measure = ClipMeasure(config, pairs, json.loads(item["source_metadata"] or "{}"), item["source_tags"], ctx.work)
         rows = []
         for start, end in ranges:
             row = {"clip_id": clip_key(video_id, start, end), "video_id": video_id, "status": "ok", "error": "",
                    "start_frame": start, "end_frame": end,
                    "start_time": time_of(start), "end_time": time_of(end),
                    "detector": detector, "detector_params": json.dumps(params, sort_keys=True), "split_at": split_at,
-                   **measure.measure(start, end)}
+                   **(scores.get((start, end)) or measure.measure({}, start, end))}
             if predefined is None and end - start < config.min_clip_frames:
                 row.update(status="dropped",
                            error=f"scene of {end - start} frames is shorter than min_clip_frames {config.min_clip_frames}")
