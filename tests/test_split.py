@@ -227,3 +227,28 @@ def test_a_scene_is_measured_when_it_closes_and_a_long_shot_is_thinned(monkeypat
         assert min(5, 6 // 2) <= len(pairs) <= 5  # thinned: at least half of 6 left
         assert pairs[-1] - pairs[0] >= (end - start) / 2
         assert thinned.scores[start, end]["camera_motion_score"] is not None
+
+
+def test_a_short_pan_late_in_a_long_video_is_measured_as_a_pan(tmp_path):
+    """Sampling is as dense in a long video as in a short one. A 16-frame panning shot after 8,008
+    frames (the sampler used to thin to 512 pairs a video, a pair every 17 frames here, and this shot
+    held none: no scores, so passed as usable) is measured, and found to pan."""
+    import cv2
+    import numpy as np
+
+    from timelapse_d.camera_motion import camera_verdict
+    from timelapse_d.media import write_video
+    from timelapse_d.stages.split import ClipMeasure, detect_scenes
+
+    rng = np.random.default_rng(0)
+
+    def shot(start: int, end: int):  # a smooth texture, the camera panning 1 px a frame
+        texture = cv2.normalize(cv2.GaussianBlur(rng.integers(0, 255, (72, 400, 3), np.uint8), (0, 0), 4),
+                                None, 0, 255, cv2.NORM_MINMAX)
+        return (np.ascontiguousarray(texture[:, index % 272:index % 272 + 128]) for index in range(start, end))
+
+    video = tmp_path / "long.mp4"
+    write_video(video, (frame for bounds in ((0, 8008), (8008, 8024), (8024, 8200)) for frame in shot(*bounds)), fps=30)
+    scenes = detect_scenes(video, SplitConfig(), ClipMeasure(SplitConfig(), {}, None, ""))
+    assert (8008, 8024) in scenes.ranges
+    assert camera_verdict(scenes.scores[8008, 8024]) == "pan"
