@@ -186,5 +186,6 @@ def report(url: str, served: Path, root: Path, repeats: int) -> None:
         print(f"{label:6} bare decode {floor:.2f} s; " + "; ".join(f"{part} {value:.2f} s ({value / floor:.2f}x)"
                                                              for part, value in parts.items()))
 
+
 if __name__ == "__main__":
     main()

@@ -52,7 +52,8 @@ def test_a_still_frame_scores_zero_and_barely_moves(texture):
 
 
 def test_the_real_handheld_pan_is_a_pan():
-    found = detect_scenes(ASSETS / "videos" / "skyar_annarbor_pan.mp4", SplitConfig(), ClipMeasure(SplitConfig(), {}, [], "."))
+    measure = ClipMeasure(SplitConfig(), {}, [], ".")
+    found = detect_scenes(ASSETS / "videos" / "skyar_annarbor_pan.mp4", SplitConfig(), measure)
     scores = found.scores[found.ranges[0]]
     assert camera_verdict(scores) == "pan" and scores["camera_motion_score"] > 0.5
 

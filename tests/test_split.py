@@ -184,13 +184,20 @@ def test_skipping_deblocking_on_unreferenced_frames_barely_changes_what_split_se
     assert np.abs(full_scores - split_scores).max() < 2.0 and full_scores.max() > 27.0  # a cut scores 80
 
 
-def test_score_pairs_0_samples_and_scores_nothing():
-    from timelapse_d.stages.split import ClipMeasure, detect_scenes
+def test_score_pairs_0_samples_and_scores_nothing(monkeypatch):
+    import timelapse_d.stages.split as split
 
     video = ASSETS / "videos" / "pyscenedetect_testvideo.mp4"
-    scored = detect_scenes(video, SplitConfig(), ClipMeasure(SplitConfig(), {}, None, ""))
+    scored = split.detect_scenes(video, SplitConfig(), split.ClipMeasure(SplitConfig(), {}, None, ""))
     assert all(scores["camera_motion_score"] is not None for scores in scored.scores.values())
-    unscored = detect_scenes(video, SplitConfig(score_pairs=0), ClipMeasure(SplitConfig(score_pairs=0), {}, None, ""))
+    assert split.pairs_inside(dict.fromkeys(range(0, 40, 8)), 0, 40, 0) == []
+
+    def no_sampling(frame):  # noqa: ANN001, ANN202
+        raise AssertionError("a pair was sampled")
+
+    monkeypatch.setattr(split, "analysis_grey_and_colour", no_sampling)
+    none = SplitConfig(score_pairs=0)
+    unscored = split.detect_scenes(video, none, split.ClipMeasure(none, {}, None, ""))
     assert unscored.ranges == scored.ranges
     assert all(scores["camera_motion_score"] is None and scores["categories"] is None
                for scores in unscored.scores.values())
@@ -227,6 +234,12 @@ def test_a_scene_is_measured_when_it_closes_and_a_long_shot_is_thinned(monkeypat
         assert min(5, 6 // 2) <= len(pairs) <= 5  # thinned: at least half of 6 left
         assert pairs[-1] - pairs[0] >= (end - start) / 2
         assert thinned.scores[start, end]["camera_motion_score"] is not None
+    measured.clear()  # windows of at most 100 frames: a shot is thinned only while each keeps 5 pairs
+    windowed = SplitConfig(max_clip_frames=100)
+    split.detect_scenes(video, windowed, Recorded(windowed, {}, None, ""))
+    assert len(measured) > 8
+    for (start, end), pairs in measured.items():  # as many as a pair every 8 frames gives: nothing thinned
+        assert len(pairs) == min(5, len([i for i in range(start, end - 1) if i % split.SAMPLE_STRIDE == 0]))
 
 
 def test_a_short_pan_late_in_a_long_video_is_measured_as_a_pan(tmp_path):

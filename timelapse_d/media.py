@@ -115,7 +115,8 @@ def probe_video(path: str | Path) -> VideoInfo:
     return _checked(path, info, claims, read, cut)
 
 
-def decode_frames(path: str | Path, codec_options: dict[str, str] | None = None) -> Iterator[tuple[float, "av.VideoFrame"]]:
+def decode_frames(path: str | Path,
+                  codec_options: dict[str, str] | None = None) -> Iterator[tuple[float, "av.VideoFrame"]]:
     """``(seconds, frame)`` for every frame of the first video stream, decoded in order; ``seconds``
     from the stream's start by the frame's own timestamp (a frame without one: its index over the
     container's average rate). ``codec_options``: FFmpeg's decoder options (``ffmpeg -h decoder=h264``).

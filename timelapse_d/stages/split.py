@@ -102,17 +102,21 @@ class _PairSampler:
     long video. Each scene's clips are measured as soon as the detector closes it (``measure``, into
     ``scores``) and its pairs let go, so only the open scene's pairs are held; past MAX_OPEN_PAIRS of
     them (a single shot of over 4,096 frames) that scene's stride doubles and every other pair is let
-    go. Nothing is sampled without ``measure``, or when the config scores nothing."""
+    go, as long as each window of ``max_clip_frames`` the shot may be cut into (at least half that
+    long) keeps ``score_pairs`` pairs: beyond that, a long shot's pairs grow with it (one every 64
+    frames by default, 53 MB per 10 minutes at 30 fps). Nothing is sampled without ``measure``, or
+    when the config scores nothing."""
 
     def __init__(self, config: SplitConfig, measure: "ClipMeasure | None"):
         self.config, self.measure, self.scores, self.open, self._first = config, measure, {}, {}, None
         self.stride = SAMPLE_STRIDE if config.score_pairs and measure is not None else 0
+        self._widest = _widest_stride(config)
 
     def offer(self, index: int, frame) -> None:  # noqa: ANN001 - av.VideoFrame
         if self._first is not None and index == self._first[0] + 1:
             first, grey, colour = self._first
             self.open[first], self._first = (grey, analysis_grey(frame), colour), None
-            if len(self.open) > MAX_OPEN_PAIRS:
+            if len(self.open) > MAX_OPEN_PAIRS and self.stride < self._widest:
                 self.stride *= 2
                 self.open = {pair: copies for pair, copies in self.open.items() if pair % self.stride == 0}
         elif self.stride and index % self.stride == 0:
@@ -125,6 +129,17 @@ class _PairSampler:
                 self.scores[window] = self.measure.measure(self.open, *window)
         self.open = {pair: copies for pair, copies in self.open.items() if pair >= end}
         self.stride = SAMPLE_STRIDE if self.stride else 0
+
+
+def _widest_stride(config: SplitConfig) -> float:
+    """The widest stride (SAMPLE_STRIDE doubled) leaving ``score_pairs`` pairs in every window a long
+    shot may be cut into: a shot over ``max_clip_frames`` is cut into windows at least half that long."""
+    if not config.max_clip_frames or not config.score_pairs:
+        return math.inf
+    stride = SAMPLE_STRIDE
+    while (config.max_clip_frames // 2 - 1) // (2 * stride) >= config.score_pairs:
+        stride *= 2
+    return stride
 
 
 @dataclass(frozen=True)
@@ -155,22 +170,22 @@ def detect_scenes(path: str | Path, config: SplitConfig, measure: "ClipMeasure |
     detector, sampler = _detector(config), _PairSampler(config, measure)
     times, edges, step = [], [0], 0
 
-    def cut(cuts: list) -> None:  # the detector's cuts come in order, at most a few frames late
+    def take(cuts: list) -> None:  # in order (PySceneDetect's flash filter may hold one back min_scene_frames or more)
         for frame in (cut.frame_num for cut in cuts):
             if edges[-1] < frame < len(times):
                 sampler.close(edges[-1], frame)
                 edges.append(frame)
 
-    with contextlib.closing(decode_frames(path, DECODER_OPTIONS)) as frames:  # closed here, whatever happens, not when collected
+    with contextlib.closing(decode_frames(path, DECODER_OPTIONS)) as frames:  # closed here, not when collected
         for index, (seconds, frame) in enumerate(frames):
             sampler.offer(index, frame)  # first: reading the whole frame brings it near for the detector's copy
             step = step or config.downscale or max(1, upright_size(frame)[0] // ANALYSIS_WIDTH)
             times.append(seconds)
             position = FrameTimecode(index, fps=DETECTOR_RATE)
-            cut(detector.process_frame(position, detection_frame(frame, step)))
+            take(detector.process_frame(position, detection_frame(frame, step)))
     if not times:
         return Scenes([], times, {})
-    cut(detector.post_process(position))
+    take(detector.post_process(position))
     sampler.close(edges[-1], len(times))
     edges.append(len(times))
     return Scenes(list(zip(edges[:-1], edges[1:])), times, sampler.scores)
@@ -278,14 +293,14 @@ class SplitStage(Stage):
     def process(self, item: dict, ctx: StageContext) -> list[dict]:
         import cv2
 
-        cv2.setNumThreads(1)  # parallelism is across videos (workers); on split's small copies threads cost more than they save
+        cv2.setNumThreads(1)  # parallelism is across videos (workers); on small copies threads cost more than they save
         config, video_id, fps = self.config, item["video_id"], item["fps"]
         predefined = SOURCES.get(item["source_kind"]).predefined_clips(item["source_metadata"])
         measure = ClipMeasure(config, json.loads(item["source_metadata"] or "{}"), item["source_tags"], ctx.work)
-        scores: dict = {}
         if predefined is not None:
             ranges, detector, params = predefined, item["source_kind"], {"clips": "as the source defines them"}
             time_of = functools.partial(_time_at_rate, fps=fps)
+            scores = {clip: measure.measure({}, *clip) for clip in ranges}  # none: no pairs are sampled
         else:
             path = Path(ctx.work) / item["path"]
             try:
@@ -302,7 +317,7 @@ class SplitStage(Stage):
                    "start_frame": start, "end_frame": end,
                    "start_time": time_of(start), "end_time": time_of(end),
                    "detector": detector, "detector_params": json.dumps(params, sort_keys=True), "split_at": split_at,
-                   **(scores.get((start, end)) or measure.measure({}, start, end))}
+                   **scores[start, end]}
             if predefined is None and end - start < config.min_clip_frames:
                 row.update(status="dropped",
                            error=f"scene of {end - start} frames is shorter than min_clip_frames {config.min_clip_frames}")
