@@ -107,10 +107,10 @@ class _PairSampler:
     frames by default, 53 MB per 10 minutes at 30 fps). Nothing is sampled without ``measure``, or
     when the config scores nothing."""
 
-    def __init__(self, config: SplitConfig, measure: "ClipMeasure | None"):
-        self.config, self.measure, self.scores, self.open, self._first = config, measure, {}, {}, None
-        self.stride = SAMPLE_STRIDE if config.score_pairs and measure is not None else 0
-        self._widest = _widest_stride(config)
+    def __init__(self, measure: "ClipMeasure | None"):
+        self.measure, self.scores, self.open, self._first = measure, {}, {}, None
+        self.stride = SAMPLE_STRIDE if measure is not None and measure.config.score_pairs else 0
+        self._widest = _widest_stride(measure.config) if self.stride else math.inf
 
     def offer(self, index: int, frame) -> None:  # noqa: ANN001 - av.VideoFrame
         if self._first is not None and index == self._first[0] + 1:
@@ -125,7 +125,7 @@ class _PairSampler:
     def close(self, start: int, end: int) -> None:
         """The open scene [start, end) is closed: measure its clips, and keep only the next scene's pairs."""
         if self.measure is not None:
-            for window in windows(start, end, self.config.max_clip_frames):
+            for window in windows(start, end, self.measure.config.max_clip_frames):
                 self.scores[window] = self.measure.measure(self.open, *window)
         self.open = {pair: copies for pair, copies in self.open.items() if pair >= end}
         self.stride = SAMPLE_STRIDE if self.stride else 0
@@ -134,7 +134,7 @@ class _PairSampler:
 def _widest_stride(config: SplitConfig) -> float:
     """The widest stride (SAMPLE_STRIDE doubled) leaving ``score_pairs`` pairs in every window a long
     shot may be cut into: a shot over ``max_clip_frames`` is cut into windows at least half that long."""
-    if not config.max_clip_frames or not config.score_pairs:
+    if not config.max_clip_frames:
         return math.inf
     stride = SAMPLE_STRIDE
     while (config.max_clip_frames // 2 - 1) // (2 * stride) >= config.score_pairs:
@@ -167,7 +167,7 @@ def detect_scenes(path: str | Path, config: SplitConfig, measure: "ClipMeasure |
     video lies where its decoded frames say."""
     from scenedetect import FrameTimecode
 
-    detector, sampler = _detector(config), _PairSampler(config, measure)
+    detector, sampler = _detector(config), _PairSampler(measure)
     times, edges, step = [], [0], 0
 
     def take(cuts: list) -> None:  # in order (PySceneDetect's flash filter may hold one back min_scene_frames or more)
