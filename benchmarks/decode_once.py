@@ -1,6 +1,6 @@
 """Download + split against one bare decode, in CPU seconds, on real footage at 720p and 1080p.
 
-    .venv/bin/python benchmarks/decode_once.py [--repeats 5]
+    .venv/bin/python benchmarks/decode_once.py [--repeats 5] [--instructions]
 
 Sources: the real 1280x720 test video (../shared/assets/videos/pyscenedetect_testvideo.mp4, 720
 frames), and the same scaled to 1920x1080. Each is served from 127.0.0.1 and goes through the real
@@ -21,11 +21,11 @@ skipped on unreferenced frames), then with the scene detector, with the pair sam
 clips' scores: all of split's work on the video.
 
 ``--instructions`` counts instructions executed instead of CPU seconds (Valgrind's callgrind:
-``apt-get install valgrind``): a count does not drift with the machine's load. Each piece of work
-runs in a process of its own under callgrind after the same imports and warm-up, and the count of
-a process that stops there is subtracted: the bare decode and download + split at both
-resolutions, and split's parts at 720p. About 15 minutes on 2 cores. Instructions weigh work that
-waits on memory less than CPU seconds do, so the two figures differ.
+``apt-get install valgrind``): a count does not drift with the machine's load. The pieces (the
+bare decode and download + split at both resolutions, split's parts at 720p) each run in a
+process of its own under callgrind, after the same imports and warm-up; the count of a process
+that stops after the warm-up is subtracted. About 15 minutes on 2 cores. Instructions weigh work
+that waits on memory less than CPU seconds do, so the two figures differ.
 """
 from __future__ import annotations
 
@@ -107,9 +107,9 @@ def split_work(path: Path) -> dict:
 
 def split_parts(path: Path, repeats: int) -> dict[str, float]:
     """Median CPU seconds of each of ``split_work``'s parts, each timed in turn ``repeats`` times."""
-    seconds = {}
+    seconds, parts = {}, split_work(path)
     for _ in range(repeats):
-        for part, work in split_work(path).items():
+        for part, work in parts.items():
             started = cpu_seconds()
             work()
             seconds.setdefault(part, []).append(cpu_seconds() - started)
@@ -156,7 +156,7 @@ def instructions(url: str, served: Path) -> None:
     runs = [("", "test720.mp4")] + [(piece, "test720.mp4") for piece in
                                      ["bare decode", *split_pieces, "download + split"]]
     runs += [("bare decode", "test1080.mp4"), ("download + split", "test1080.mp4")]
-    with tempfile.TemporaryDirectory() as out, ThreadPoolExecutor(os.cpu_count()) as pool:
+    with tempfile.TemporaryDirectory() as out, ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
         counts = dict(zip(runs, pool.map(lambda number, run: _callgrind(*run, url, served, Path(out) / f"{number}.out"),
                                          range(len(runs)), runs)))
     print("instructions executed (callgrind), billions, against the bare decode:")
@@ -168,7 +168,8 @@ def instructions(url: str, served: Path) -> None:
 
 
 def _callgrind(piece: str, name: str, url: str, served: Path, counts: Path) -> int:
-    """Instructions executed by a process doing ``child(piece, ...)`` (callgrind's output: ``counts``)."""
+    """Instructions executed by a process doing ``child(piece, ...)`` (callgrind's output: ``counts``).
+    Only that process is counted: with one worker the pipeline runs its stages in it, starting none."""
     subprocess.run(["valgrind", "--tool=callgrind", "--quiet", f"--callgrind-out-file={counts}", sys.executable,
                     __file__, "--child", piece, url, str(served / name)], check=True)
     return int(re.search(r"^totals: (\d+)", counts.read_text(), re.MULTILINE).group(1))
@@ -195,7 +196,8 @@ def main() -> None:
     parser.add_argument("--child", nargs=3, metavar=("PIECE", "URL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        return child(args.child[0], args.child[1], Path(args.child[2]))
+        child(args.child[0], args.child[1], Path(args.child[2]))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         served = root / "served"

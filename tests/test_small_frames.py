@@ -118,14 +118,16 @@ def test_copies_of_a_rotated_video_are_upright_as_precompute_reads_it(tmp_path, 
     assert np.abs(small[..., ::-1].astype(int) - upright[:small.shape[0], :small.shape[1]]).mean() < 2.0
 
 
-@pytest.mark.parametrize("factor", [2, 3, 5, 6, 7, 16, 17])
+@pytest.mark.parametrize("factor", [2, 3, 4, 5, 6, 7, 16, 17])
 def test_the_block_mean_is_opencvs_area_resize_byte_for_byte(factor):
-    """Random planes, planes of few values (ties when halved), and white (the most a sum holds),
-    read as a strided view as the decoder's planes are; 17 falls back to OpenCV (its sums overflow 16 bits)."""
+    """Random planes, stripes of 0 and 253 (an even factor's blocks average 126.5: a tie, to even),
+    and white (the largest sums), read as strided views as the decoder's planes are; 2 and 17 are
+    OpenCV's own (its vector path; sums past 16 bits)."""
     from timelapse_d.small_frames import _block_mean
 
     random = np.random.default_rng(factor).integers(0, 256, (9 * factor, 16 * factor + 7), dtype=np.uint8)
-    for plane in (random, random // 64 * 64, np.full_like(random, 255)):
+    stripes = np.resize(np.array([0, 253], np.uint8), random.shape)
+    for plane in (random, stripes, np.full_like(random, 255)):
         view = plane[:, :16 * factor]
         expected = cv2.resize(view, (16, 9), interpolation=cv2.INTER_AREA)
         assert np.array_equal(_block_mean(view, factor), expected)
