@@ -152,9 +152,8 @@ def child(piece: str, url: str, path: Path) -> None:
 
 def instructions(url: str, served: Path) -> None:
     """Instructions of each piece of work (``child``) against those of the bare decode."""
-    split_pieces = ["decode, split's options", "+ scene detector", "+ pair sampler", "+ clips' scores"]
     runs = [("", "test720.mp4")] + [(piece, "test720.mp4") for piece in
-                                     ["bare decode", *split_pieces, "download + split"]]
+                                     ["bare decode", *split_work(served / "test720.mp4"), "download + split"]]
     runs += [("bare decode", "test1080.mp4"), ("download + split", "test1080.mp4")]
     with tempfile.TemporaryDirectory() as out, ThreadPoolExecutor(len(os.sched_getaffinity(0))) as pool:
         counts = dict(zip(runs, pool.map(lambda number, run: _callgrind(*run, url, served, Path(out) / f"{number}.out"),

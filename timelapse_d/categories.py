@@ -73,7 +73,8 @@ def colour_measures(colour: np.ndarray, sky: np.ndarray | None) -> dict:
         sky[: max(1, luma.shape[0] // 3)] = True
     points = (luma - cv2.GaussianBlur(luma, (0, 0), 2.0)) > 40  # small bright points
     red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    dim, flat = luma.mean() < 100, luma.std() < 25 and luma.mean() > 110  # fire and fog are looked for only then
+    mean = luma.mean()
+    dim, flat = mean < 100, luma.std() < 25 and mean > 110  # fire and fog are looked for only then
     return {"night": float(luma[sky].mean() < NIGHT_LUMA),
             "points": float(points[sky].mean()),
             "disc": float(_compact_disc((luma >= 250) & sky) and np.median(luma[sky]) <= 180),
