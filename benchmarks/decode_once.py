@@ -3,7 +3,9 @@
     .venv/bin/python benchmarks/decode_once.py [--repeats 5] [--instructions]
 
 Sources: the real 1280x720 test video (../shared/assets/videos/pyscenedetect_testvideo.mp4, 720
-frames), and the same scaled to 1920x1080. Each is served from 127.0.0.1 and goes through the real
+frames), the same scaled to 1920x1080, and the 720p video three times over (stream-copied: the same
+frames and packets, 72 s), which tells apart what each video costs once (yt-dlp's request, the probe,
+the manifests) from what each frame costs. Each is served from 127.0.0.1 and goes through the real
 pipeline in this process (``--workers 1`` runs stages in the calling process): discover (not
 counted), then download (yt-dlp, the probe, sha256, the move) and split (PySceneDetect's content
 detector, the sampled pairs and their camera-motion and category scores, no segmenter), each
@@ -203,6 +205,8 @@ def main() -> None:
         served.mkdir()
         (served / "test720.mp4").write_bytes(VIDEO.read_bytes())
         scaled_1080p(served)
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-stream_loop", "2", "-i", str(VIDEO), "-c", "copy",
+                        str(served / "test720x3.mp4")], check=True)
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-i", str(VIDEO), "-t", "1", "-vf", "scale=320:180",
                         str(served / "warmup.mp4")], check=True)
         context = multiprocessing.get_context("spawn")
@@ -224,7 +228,7 @@ def report(url: str, served: Path, root: Path, repeats: int) -> None:
     download_and_split(f"{url}/warmup.mp4", root)
     print(f"{'video':6} {'frames':>6} {'clips':>5} {'decode s':>8} {'download s':>10} {'split s':>8} "
           f"{'split/decode':>12} {'(download+split)/decode':>23} {'same, fastest runs':>18}")
-    for name, label in (("test720.mp4", "720p"), ("test1080.mp4", "1080p")):
+    for name, label in (("test720.mp4", "720p"), ("test1080.mp4", "1080p"), ("test720x3.mp4", "720px3")):
         floors, runs = [bare_decode(served / name)], []
         for _ in range(repeats):
             runs.append(download_and_split(f"{url}/{name}", root))
