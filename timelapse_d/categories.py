@@ -79,8 +79,13 @@ def colour_measures(colour: np.ndarray, sky: np.ndarray | None) -> dict:
             "points": float(points[sky].mean()),
             "disc": float(_compact_disc((luma >= 250) & sky) and np.median(luma[sky]) <= 180),
             "green": float(((green > red + 30) & (green > blue) & (luma > 60))[sky].mean()),
-            "fire": float(((red >= 220) & (green >= 60) & (green <= 190) & (blue <= 90) & ~sky).mean()) if dim else 0.0,
+            "fire": _flame_share(red, green, blue, sky) if dim else 0.0,
             "fog": float(flat and _mean_saturation(red, green, blue) < 0.15)}
+
+
+def _flame_share(red: np.ndarray, green: np.ndarray, blue: np.ndarray, sky: np.ndarray) -> float:
+    """The share of the frame's pixels that lie outside the sky in flame colours (bright red to orange, little blue)."""
+    return float(((red >= 220) & (green >= 60) & (green <= 190) & (blue <= 90) & ~sky).mean())
 
 
 def _mean_saturation(red: np.ndarray, green: np.ndarray, blue: np.ndarray) -> float:
